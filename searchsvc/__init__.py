@@ -1,0 +1,32 @@
+"""searchsvc: full-text search for Vietnamese news (pyvi + Whoosh + Flask)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from searchsvc import config as _config
+
+__all__ = ["create_app"]
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Application factory, as in Flask's tutorial: defaults, instance config, environment."""
+    app = Flask(
+        __name__,
+        instance_path=str(_config.instance_path()),
+        template_folder=str(Path(__file__).resolve().parent.parent / "templates"),
+    )
+    app.config.update(_config.load(test_config))
+
+    from searchsvc import cli, web
+    from searchsvc.search import SearchService
+
+    app.extensions["searchsvc"] = SearchService(app.config["INDEX_DIR"])
+    app.register_blueprint(web.api)
+    web.register_error_handlers(app)
+    for command in cli.COMMANDS:
+        app.cli.add_command(command)
+    return app

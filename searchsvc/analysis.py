@@ -1,0 +1,409 @@
+"""Vietnamese text analysis: normalisation, pyvi segmentation with exact offsets, Whoosh analyzers.
+
+Everything here is pure (no index, no I/O) so that index time and query time
+share one definition of what a token is.
+
+Design notes (see ../shared/notes/dependency-facts.md):
+- pyvi gives no offsets and rewrites its input, so we re-run its own syllable
+  regex on *our* text, ask its CRF model for the word labels and apply its own
+  joining rule; offsets then point into the text as stored.
+- pyvi is quadratic on long input, so it is called per paragraph (long
+  paragraphs are cut at sentence ends).
+- Three token streams come from one segmentation: words (``hà_nội``),
+  syllables (``hà``, ``nội``) and accent-folded syllables (``ha``, ``noi``).
+  A small cache keyed by text makes the second and third stream free, so pyvi
+  runs once per text even though three fields index it.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import threading
+import unicodedata
+from array import array
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from whoosh.analysis import Filter, LowercaseFilter, Token, Tokenizer
+
+__all__ = [
+    "Segmentation",
+    "clean",
+    "unify_tones",
+    "normalize",
+    "fold",
+    "segment",
+    "prime",
+    "VietnameseTokenizer",
+    "FoldFilter",
+    "word_analyzer",
+    "syllable_analyzer",
+    "folded_analyzer",
+    "syllable_spans",
+]
+
+# --- normalisation -----------------------------------------------------------
+
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+
+_TONES = "\u0300\u0301\u0309\u0303\u0323"  # huyền, sắc, hỏi, ngã, nặng
+
+
+def _with_tone(base: str, tone: str) -> str:
+    return unicodedata.normalize("NFC", base + tone)
+
+
+def _tone_table() -> dict[str, str]:
+    """Map old-style pairs (``òa``, ``ủy``) to the new style (``oà``, ``uỷ``).
+
+    The new style is the one pyvi's dictionary uses and the one that dominates
+    in news text, so unifying on it also helps segmentation.
+    """
+    table: dict[str, str] = {}
+    for first, seconds in (("o", "ae"), ("u", "y")):
+        for tone in _TONES:
+            for second in seconds:
+                for f, s in ((first, second), (first.upper(), second.upper()),
+                             (first.upper(), second)):
+                    table[_with_tone(f, tone) + s] = f + _with_tone(s, tone)
+    return table
+
+
+_TONE_PAIRS = _tone_table()
+# Open syllable only (nothing word-like follows), and never after q: ``quý`` keeps its form.
+_TONE_RE = re.compile(
+    r"(?<![qQ])(" + "|".join(sorted(_TONE_PAIRS)) + r")(?!\w)"
+)
+
+
+def clean(text: str) -> str:
+    """What we store: NFC without zero-width characters, the article's own spelling otherwise."""
+    return unicodedata.normalize("NFC", text).translate(_ZERO_WIDTH)
+
+
+def unify_tones(text: str) -> str:
+    """New-style tone placement (``hòa`` → ``hoà``); one character in, one out, so offsets hold."""
+    return _TONE_RE.sub(lambda m: _TONE_PAIRS[m.group(1)], text)
+
+
+def normalize(text: str) -> str:
+    """One spelling for one word: what tokens and queries are made of.
+
+    Stored text is only :func:`clean`; tokens are cut from its
+    :func:`unify_tones` form, which has the same length, so offsets into the
+    stored text stay exact while ``hoà`` and ``hòa`` become one term.
+    """
+    return unify_tones(clean(text))
+
+
+def _fold_table() -> dict[int, str]:
+    table: dict[int, str] = {ord("đ"): "d", ord("Đ"): "D"}
+    for cp in list(range(0xC0, 0x250)) + list(range(0x1E00, 0x1F00)):
+        ch = chr(cp)
+        base = "".join(c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c))
+        if len(base) == 1 and base != ch and base.isascii():
+            table[cp] = base
+    return table
+
+
+_FOLD = _fold_table()
+
+
+def fold(text: str) -> str:
+    """Remove every diacritic and map ``đ`` to ``d``; one character in, one out."""
+    return text.translate(_FOLD)
+
+
+# --- segmentation --------------------------------------------------------------
+
+# pyvi 0.1.1's own syllable pattern (ViTokenizer.sylabelize), so that our syllables
+# line up one to one with the sequence its CRF model labels.
+_PYVI_PATTERN = re.compile(
+    "("
+    + "|".join(
+        [
+            r"[A-ZĐ]+\.", r"Tp\.", r"Mr\.", r"Mrs\.", r"Ms\.", r"Dr\.", r"ThS\.",
+            "==>", "->", r"\.\.\.", ">>", "\n",
+            r"\w+://[^\s]+", r"([a-zA-Z0-9_.+-]+@([a-zA-Z0-9-]+\.)+[a-zA-Z0-9-]+)",
+            r"\d+([\.,_]\d+)+", r"[^\w\s]", r"\w+",
+        ]
+    )
+    + ")",
+    re.UNICODE,
+)
+_WORDCHAR = re.compile(r"\w")
+_EDGE_PUNCT = re.compile(r"^[\W_]+|[\W_]+$")
+_SENTENCE_END = re.compile(r"[.!?…]+[\"”’)]*\s+")
+_MAX_CHUNK = 1500
+
+
+@dataclass(frozen=True, slots=True)
+class Segmentation:
+    """Where the syllables and words of one text are, as offsets into that text.
+
+    ``syllables`` holds start/end pairs (flattened); ``words`` holds, for each
+    word, the index one past its last syllable (the first word starts at 0).
+    Compact arrays because segmentations travel between processes.
+    """
+
+    syllables: array
+    word_ends: array
+
+    def syllable_spans(self) -> Iterator[tuple[int, int]]:
+        s = self.syllables
+        for i in range(0, len(s), 2):
+            yield s[i], s[i + 1]
+
+    def word_spans(self) -> Iterator[tuple[int, int, int, int]]:
+        """(first syllable, end syllable, start char, end char) for each word."""
+        s = self.syllables
+        first = 0
+        for end in self.word_ends:
+            yield first, end, s[2 * first], s[2 * end - 1]
+            first = end
+
+
+def _chunks(text: str) -> Iterator[tuple[int, str]]:
+    """Paragraphs, and long paragraphs cut at sentence ends, with their offsets."""
+    pos = 0
+    for para in text.split("\n"):
+        if len(para) <= _MAX_CHUNK:
+            if para.strip():
+                yield pos, para
+        else:
+            start = 0
+            for m in _SENTENCE_END.finditer(para):
+                if m.end() - start >= _MAX_CHUNK // 3:
+                    yield pos + start, para[start:m.end()]
+                    start = m.end()
+            if start < len(para):
+                yield pos + start, para[start:]
+        pos += len(para) + 1
+
+
+def _pyvi():
+    from pyvi.ViTokenizer import ViTokenizer  # imported late: ~1 s and ~100 MiB
+
+    return ViTokenizer
+
+
+def _joins(prev: str, cur: str, label: str) -> bool:
+    """pyvi's own rule (ViTokenizer.tokenize) for gluing a syllable to the previous one."""
+    punct = string.punctuation
+    return (
+        label == "I_W"
+        and cur not in punct
+        and prev not in punct
+        and not cur[0].isdigit()
+        and not prev[0].isdigit()
+        and not (cur[0].istitle() and not prev[0].istitle())
+    )
+
+
+def segment_uncached(text: str) -> Segmentation:
+    """Segment ``text`` into syllables and pyvi words with offsets into ``text``."""
+    vt = _pyvi()
+    chunks: list[tuple[int, list[re.Match]]] = []
+    for base, chunk in _chunks(text.replace("_", " ")):
+        matches = list(_PYVI_PATTERN.finditer(chunk))
+        if matches:
+            chunks.append((base, matches))
+    labels_per_chunk = (
+        vt.model.predict([vt.sent2features([m.group(0) for m in ms], False) for _, ms in chunks])
+        if chunks
+        else []
+    )
+    syllables = array("i")
+    word_ends = array("i")
+    n = 0
+    for (base, matches), labels in zip(chunks, labels_per_chunk):
+        prev_raw = None
+        in_word = False
+        for m, label in zip(matches, labels):
+            raw = m.group(0)
+            keep = _WORDCHAR.search(raw) is not None
+            joined = prev_raw is not None and _joins(prev_raw, raw, label)
+            prev_raw = raw
+            if not keep:
+                if in_word:
+                    word_ends.append(n)
+                    in_word = False
+                continue
+            start, end = m.span()
+            inner = _EDGE_PUNCT.sub("", raw) if not raw[0].isalnum() or not raw[-1].isalnum() else raw
+            if inner != raw:
+                start += raw.index(inner)
+                end = start + len(inner)
+            if in_word and not joined:
+                word_ends.append(n)
+            syllables.append(base + start)
+            syllables.append(base + end)
+            n += 1
+            in_word = True
+        if in_word:
+            word_ends.append(n)
+    return Segmentation(syllables, word_ends)
+
+
+class _SegmentCache:
+    """Last few segmentations by text: one pyvi run serves every field that indexes a text."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._items: OrderedDict[str, Segmentation] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, text: str) -> Segmentation:
+        with self._lock:
+            seg = self._items.get(text)
+            if seg is not None:
+                self._items.move_to_end(text)
+                return seg
+        seg = segment_uncached(text)
+        self.put(text, seg)
+        return seg
+
+    def put(self, text: str, seg: Segmentation) -> None:
+        with self._lock:
+            self._items[text] = seg
+            self._items.move_to_end(text)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+_cache = _SegmentCache()
+
+
+def segment(text: str) -> Segmentation:
+    """Segment with a cache, so fields sharing a text share one pyvi run."""
+    return _cache.get(text)
+
+
+def prime(text: str, seg: Segmentation) -> None:
+    """Hand over a segmentation of ``text`` made elsewhere (a worker process) for the analyzers to use."""
+    _cache.put(unify_tones(text), seg)
+
+
+def syllable_spans(text: str) -> list[tuple[int, int]]:
+    """Syllables by regex alone (no pyvi): cheap enough for query-time highlighting."""
+    spans = []
+    for m in _PYVI_PATTERN.finditer(text.replace("_", " ")):
+        raw = m.group(0)
+        if _WORDCHAR.search(raw) is None:
+            continue
+        start, end = m.span()
+        inner = _EDGE_PUNCT.sub("", raw)
+        if inner != raw:
+            start += raw.index(inner)
+            end = start + len(inner)
+        spans.append((start, end))
+    return spans
+
+
+# --- Whoosh analysis chain ---------------------------------------------------------
+
+
+class VietnameseTokenizer(Tokenizer):
+    """Words (``unit="word"``, syllables joined by ``_``) or syllables, with positions and offsets.
+
+    Holds no state but its unit, because Whoosh pickles the schema into the index.
+    """
+
+    def __init__(self, unit: str = "word") -> None:
+        if unit not in ("word", "syllable"):
+            raise ValueError(f"unit must be 'word' or 'syllable', not {unit!r}")
+        self.unit = unit
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, VietnameseTokenizer) and other.unit == self.unit
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.unit))
+
+    def __call__(
+        self,
+        value: str,
+        positions: bool = False,
+        chars: bool = False,
+        keeporiginal: bool = False,
+        removestops: bool = True,
+        start_pos: int = 0,
+        start_char: int = 0,
+        tokenize: bool = True,
+        mode: str = "",
+        **kwargs,
+    ) -> Iterator[Token]:
+        t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        if not tokenize:
+            t.original = t.text = value
+            t.boost = 1.0
+            if positions:
+                t.pos = start_pos
+            if chars:
+                t.startchar, t.endchar = start_char, start_char + len(value)
+            yield t
+            return
+        value = unify_tones(value)
+        seg = segment(value)
+        s = seg.syllables
+        if self.unit == "syllable":
+            for pos in range(len(s) // 2):
+                start, end = s[2 * pos], s[2 * pos + 1]
+                t.text = value[start:end]
+                t.boost = 1.0
+                t.stopped = False
+                if keeporiginal:
+                    t.original = t.text
+                if positions:
+                    t.pos = start_pos + pos
+                if chars:
+                    t.startchar, t.endchar = start_char + start, start_char + end
+                yield t
+            return
+        for pos, (first, end, start_c, end_c) in enumerate(seg.word_spans()):
+            if end - first == 1:
+                t.text = value[start_c:end_c]
+            else:
+                t.text = "_".join(value[s[2 * i]:s[2 * i + 1]] for i in range(first, end))
+            t.boost = 1.0
+            t.stopped = False
+            if keeporiginal:
+                t.original = t.text
+            if positions:
+                t.pos = start_pos + pos
+            if chars:
+                t.startchar, t.endchar = start_char + start_c, start_char + end_c
+            yield t
+
+
+class FoldFilter(Filter):
+    """Accent-folds token text (``đường`` → ``duong``); offsets stay those of the text as written."""
+
+    def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
+        for t in tokens:
+            t.text = fold(t.text)
+            yield t
+
+
+def word_analyzer():
+    return VietnameseTokenizer("word") | LowercaseFilter()
+
+
+def syllable_analyzer():
+    return VietnameseTokenizer("syllable") | LowercaseFilter()
+
+
+def folded_analyzer():
+    return VietnameseTokenizer("syllable") | LowercaseFilter() | FoldFilter()
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased pyvi words of ``text`` (already normalised)."""
+    return [t.text for t in word_analyzer()(text)]
+
+
+def analyze(texts: Sequence[str]) -> list[Segmentation]:
+    """Segment several texts (one article's fields) uncached: the worker-process entry point."""
+    return [segment_uncached(unify_tones(t)) for t in texts]

@@ -1,0 +1,156 @@
+"""The ``searchsvc`` command: reindex, search, stats, serve.
+
+The same commands are registered on the Flask app (``flask --app searchsvc``),
+as in Flask's tutorial; the console script is the one operators use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from searchsvc.config import resolve_index
+
+INDEX_HELP = "Index directory. Default: $SEARCHSVC_INDEX_DIR, else INDEX_DIR in instance/config.py, else ./index."
+
+
+def index_option(f):
+    return click.option("--index", "index_dir", type=click.Path(file_okay=False), default=None, help=INDEX_HELP)(f)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.command("reindex")
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@index_option
+@click.option("--full", is_flag=True, help="Rebuild from nothing instead of updating changed articles.")
+@click.option("--delete-missing", is_flag=True, help="Remove indexed articles that are no longer in SOURCES.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Processes for word segmentation. Default: the number of cores.")
+@click.option("--wait", is_flag=True, help="Wait for a running reindex to end instead of refusing.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress, only problems and the summary.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def reindex_command(sources, index_dir, full, delete_missing, jobs, wait, quiet, as_json) -> None:
+    """Index articles from SOURCES (files or directories) into a new generation and switch to it.
+
+    Reads JSON Lines (.jsonl, .jsonl.gz) and the portal text export (.txt).
+    Bad records are reported with file and line; the rest is indexed. Exit
+    status 1 when any record failed, 2 when the reindex could not run.
+    """
+    from searchsvc.generations import IndexBusy, describe_os_error
+    from searchsvc.indexer import reindex
+
+    index_dir = resolve_index(index_dir)
+    try:
+        summary = reindex(
+            sources, index_dir, full=full, delete_missing=delete_missing, jobs=jobs, wait=wait,
+            progress=not quiet, echo=lambda m: click.echo(m, err=True),
+        )
+    except IndexBusy as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"reindex failed, the previous index is still served: {describe_os_error(exc)}")
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), ensure_ascii=False))
+    else:
+        click.echo(summary.line())
+    if summary.failed:
+        sys.exit(1)
+
+
+@click.command("search")
+@click.argument("query")
+@index_option
+@click.option("--limit", "-n", type=click.IntRange(1, 50), default=10, show_default=True, help="How many hits.")
+@click.option("--json", "as_json", is_flag=True, help="Print the same JSON object as GET /api/search.")
+def search_command(query, index_dir, limit, as_json) -> None:
+    """Search the index from the shell, for a quick check."""
+    from searchsvc.search import IndexUnavailable, QueryError, SearchRequest, SearchService
+
+    service = SearchService(resolve_index(index_dir))
+    try:
+        result = service.search(SearchRequest(q=query, per_page=limit))
+    except QueryError as exc:
+        _fail(str(exc))
+    except IndexUnavailable as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(result.as_json(), ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{result.total} results ({result.took_ms:.0f} ms)")
+    for i, hit in enumerate(result.hits, 1):
+        when = hit.published.date().isoformat() if hit.published else "-"
+        click.echo(f"{i:2}. {hit.title}  [{hit.category or '-'} | {hit.source or '-'} | {when}]  {hit.id}")
+
+
+@click.command("stats")
+@index_option
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def stats_command(index_dir, as_json) -> None:
+    """Document count, generation, size and the last reindex."""
+    from searchsvc.search import IndexUnavailable, SearchService
+
+    try:
+        stats = SearchService(resolve_index(index_dir)).stats()
+    except IndexUnavailable as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(stats, ensure_ascii=False, indent=2))
+        return
+    s = stats["last_reindex_summary"]
+    click.echo(f"index:        {stats['index']}")
+    click.echo(f"generation:   {stats['generation']}")
+    click.echo(f"documents:    {stats['documents']}")
+    click.echo(f"size:         {stats['size_bytes'] / 1e6:.1f} MB")
+    click.echo(f"last reindex: {stats['last_reindex']} ({stats['last_reindex_mode']}): "
+               f"added {s['added']}, updated {s['updated']}, unchanged {s['unchanged']}, "
+               f"deleted {s['deleted']}, failed {s['failed']}")
+
+
+@click.command("serve")
+@index_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; the default keeps it local.")
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True, help="Port to listen on.")
+@click.option("--demo", is_flag=True, help="Build the demo index first when the index has none.")
+def serve_command(index_dir, host, port, demo) -> None:
+    """Serve the search page and the JSON API (development server; see README for gunicorn)."""
+    from searchsvc import create_app
+    from searchsvc.generations import IndexStore
+
+    index_dir = resolve_index(index_dir)
+    if demo and IndexStore(index_dir).current() is None:
+        from searchsvc.indexer import reindex
+
+        click.echo(f"building the demo index in {index_dir} ...", err=True)
+        summary = reindex([demo_dir()], index_dir, progress=False, echo=lambda m: click.echo(m, err=True))
+        click.echo(summary.line(), err=True)
+    app = create_app({"INDEX_DIR": os.fspath(index_dir)})
+    app.run(host=host, port=port)
+
+
+def demo_dir() -> Path:
+    return Path(__file__).parent / "demo"
+
+
+COMMANDS = (reindex_command, search_command, stats_command, serve_command)
+
+
+@click.group()
+@click.version_option(package_name="searchsvc")
+def cli() -> None:
+    """searchsvc: full-text search for Vietnamese news."""
+
+
+for _command in COMMANDS:
+    cli.add_command(_command)
+
+
+def main() -> None:
+    cli()

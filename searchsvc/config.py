@@ -1,0 +1,43 @@
+"""Configuration: defaults, then ``instance/config.py``, then ``SEARCHSVC_*`` environment variables.
+
+The same chain serves the web app and every command, so ``--index`` defaults
+agree everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+from pathlib import Path
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    "INDEX_DIR": "index",
+    "MAX_QUERY_CHARS": 500,
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+}
+ENV_PREFIX = "SEARCHSVC_"
+
+
+def instance_path() -> Path:
+    return Path(os.environ.get(ENV_PREFIX + "INSTANCE_PATH", "instance")).resolve()
+
+
+def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Defaults < instance/config.py < environment < explicit overrides."""
+    config = dict(DEFAULTS)
+    instance_file = instance_path() / "config.py"
+    if instance_file.is_file():
+        values = runpy.run_path(str(instance_file))
+        config.update({k: v for k, v in values.items() if k.isupper()})
+    for key in list(DEFAULTS):
+        env = os.environ.get(ENV_PREFIX + key)
+        if env is not None:
+            config[key] = type(DEFAULTS[key])(env) if not isinstance(DEFAULTS[key], str) else env
+    config.update(overrides or {})
+    return config
+
+
+def resolve_index(option: str | os.PathLike[str] | None) -> Path:
+    """``--index`` when given, else the configured INDEX_DIR."""
+    return Path(option) if option else Path(load()["INDEX_DIR"])

@@ -1,0 +1,186 @@
+"""From what a reader typed to a Whoosh query.
+
+Whoosh's own parser splits on whitespace before analysis, which breaks
+Vietnamese words apart, so we read the little syntax ourselves
+(``"exact phrase"``, ``-exclude``, ``OR``, ``title:``/``category:``/``source:``)
+and segment each free-text run with pyvi before building query objects.
+Anything that is not valid syntax is searched as words: a reader who does not
+know the syntax never gets an error for it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from whoosh import query as Q
+
+from searchsvc import analysis
+from searchsvc.schema import FOLDED, SYLLABLE, TEXT_PARTS, WORD, field_name
+
+MAX_QUERY_CHARS = 500
+MAX_TERMS = 32
+
+# How much a match counts, by part and by how it matched. Exact words count
+# most; syllables keep recall when segmentation differs; folded syllables find
+# what was typed without diacritics, and count least so exact spellings win.
+PART_WEIGHTS = {"title": 1.0, "sapo": 0.6, "body": 1.0}
+UNIT_WEIGHTS = {WORD: 1.0, SYLLABLE: 0.35, FOLDED: 0.25}
+PHRASE_WEIGHT = 1.0
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_TOKEN = re.compile(r'(?P<neg>-)?(?:(?P<field>title|category|source):)?(?:"(?P<phrase>[^"]*)"|(?P<word>[^\s"]+))|(?P<stray>")')
+FILTER_FIELDS = ("category", "source")
+
+
+class QueryError(ValueError):
+    """The query cannot be searched; the message is for the reader."""
+
+
+@dataclass
+class ParsedQuery:
+    """The reader's query, split into what to match, what to exclude and what to filter on."""
+
+    text: str
+    free: list[str] = field(default_factory=list)
+    phrases: list[str] = field(default_factory=list)
+    title: list[str] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)
+    filters: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.free or self.phrases or self.title or self.filters)
+
+
+def clean(text: str) -> str:
+    text = _CONTROL.sub(" ", analysis.normalize(text))
+    return " ".join(text.split())
+
+
+def parse(text: str) -> ParsedQuery:
+    """Read the syntax; never fails on odd input (unbalanced quotes, lone operators)."""
+    if len(text) > MAX_QUERY_CHARS:
+        raise QueryError(f"query is too long ({len(text)} characters; at most {MAX_QUERY_CHARS})")
+    text = clean(text)
+    pq = ParsedQuery(text=text)
+    run: list[str] = []
+
+    def flush() -> None:
+        if run:
+            pq.free.append(" ".join(run))
+            run.clear()
+
+    for m in _TOKEN.finditer(text):
+        if m.group("stray"):
+            continue  # an unbalanced quote: ignore it, keep the words
+        value = (m.group("phrase") if m.group("phrase") is not None else m.group("word")).strip()
+        fieldname = m.group("field")
+        if not value:
+            continue
+        if m.group("word") == "OR" and not fieldname and not m.group("neg"):
+            flush()
+            continue
+        if not any(ch.isalnum() for ch in value):
+            continue  # punctuation alone matches nothing
+        if fieldname in FILTER_FIELDS:
+            flush()
+            pq.filters.setdefault(fieldname, []).append(value)
+        elif m.group("neg"):
+            flush()
+            pq.excluded.append(value)
+        elif fieldname == "title":
+            flush()
+            pq.title.append(value)
+        elif m.group("phrase") is not None:
+            flush()
+            pq.phrases.append(value)
+        else:
+            run.append(value)
+    flush()
+    return pq
+
+
+@dataclass(frozen=True)
+class Analyzed:
+    words: list[str]
+    syllables: list[str]
+    folded: list[str]
+
+
+def analyze(text: str) -> Analyzed:
+    """The query's words, syllables and folded syllables, in order, as the index has them."""
+    return Analyzed(
+        [t.text for t in analysis.word_analyzer()(text)],
+        [t.text for t in analysis.syllable_analyzer()(text)],
+        [t.text for t in analysis.folded_analyzer()(text)],
+    )
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))[:MAX_TERMS]
+
+
+def _is_folded(text: str) -> bool:
+    return analysis.fold(text) == text
+
+
+def match_query(text: str, parts: tuple[str, ...] = TEXT_PARTS) -> Q.Query | None:
+    """Any of the words, scored by how many and how well they match."""
+    a = analyze(text)
+    if not a.syllables:
+        return None
+    clauses: list[Q.Query] = []
+    for part in parts:
+        pw = PART_WEIGHTS[part]
+        for unit, terms in ((WORD, a.words), (SYLLABLE, a.syllables), (FOLDED, a.folded)):
+            if unit == SYLLABLE and a.syllables == a.words:
+                continue
+            name = field_name(part, unit)
+            for term in _unique(terms):
+                clauses.append(Q.Term(name, term, boost=pw * UNIT_WEIGHTS[unit]))
+        if len(a.folded) > 1:
+            # Proximity: the syllables side by side as typed (folded, so it works without diacritics).
+            clauses.append(Q.Phrase(field_name(part, FOLDED), a.folded[:MAX_TERMS], slop=1,
+                                    boost=pw * PHRASE_WEIGHT))
+    return Q.Or(clauses)
+
+
+def phrase_query(text: str, parts: tuple[str, ...] = TEXT_PARTS) -> Q.Query | None:
+    """All syllables in order; folded only when the phrase was typed without diacritics."""
+    a = analyze(text)
+    if not a.syllables:
+        return None
+    unit, terms = (FOLDED, a.folded) if _is_folded(text) else (SYLLABLE, a.syllables)
+    terms = terms[:MAX_TERMS]
+    make = (lambda name: Q.Phrase(name, terms)) if len(terms) > 1 else (lambda name: Q.Term(name, terms[0]))
+    return Q.Or([make(field_name(part, unit)) for part in parts])
+
+
+def build(pq: ParsedQuery) -> tuple[Q.Query | None, Q.Query | None]:
+    """(query, mask): what to match and score, and what to exclude."""
+    required: list[Q.Query] = []
+    scoring: list[Q.Query] = []
+    for text in pq.free:
+        q = match_query(text)
+        if q is not None:
+            scoring.append(q)
+    for text in pq.phrases:
+        q = phrase_query(text)
+        if q is not None:
+            required.append(q)
+    for text in pq.title:
+        q = phrase_query(text, parts=("title",))
+        if q is not None:
+            required.append(q)
+    for name, values in pq.filters.items():
+        required.append(Q.Or([Q.Term(name, v) for v in values]) if len(values) > 1 else Q.Term(name, values[0]))
+    excluded = [q for q in (phrase_query(t) for t in pq.excluded) if q is not None]
+    mask = Q.Or(excluded) if excluded else None
+    if not scoring and not required:
+        return (None, mask)
+    if required and scoring:
+        return Q.AndMaybe(Q.And(required), Q.Or(scoring)), mask
+    if required:
+        return Q.And(required), mask
+    return Q.Or(scoring), mask

@@ -1,0 +1,382 @@
+"""Read news articles from JSON Lines dumps and portal text exports.
+
+Readers never raise on bad input: they yield `ReadProblem` values next to the
+`Article` values, so one broken line or file cannot stop a whole indexing run
+and the caller decides how to report problems.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import hashlib
+import json
+import re
+import unicodedata
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "Article",
+    "ReadProblem",
+    "read_file",
+    "read_sources",
+]
+
+#: File name endings that `read_sources` picks up (matched case-insensitively).
+SUPPORTED_SUFFIXES: tuple[str, ...] = (".jsonl", ".jsonl.gz", ".txt")
+
+# Aware timestamps are stored as naive Vietnam local time so that every
+# `published` value is comparable; Vietnam has used UTC+7 without DST since 1975.
+VIETNAM_TZ = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
+
+DATE_LINE_HINT = "expected 'Ngày đăng DD/MM/YYYY | HH:MM | Lượt xem: N'"
+
+# The portal puts no-break spaces around the separators; `\s` covers them.
+_DATE_LINE_RE = re.compile(
+    r"""
+    ^ngày\s+đăng\s*:?\s*
+    (?P<day>\d{1,2})\s*/\s*(?P<month>\d{1,2})\s*/\s*(?P<year>\d{4})
+    (?:\s*\|?\s*(?P<hour>\d{1,2})\s*:\s*(?P<minute>\d{2}))?
+    (?:\s*\|?\s*lượt\s+xem\s*:?\s*(?P<views>\d[\d.,]*))?
+    \s*\|?\s*$
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+
+_DATE_ONLY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+_OPTIONAL_TEXT_FIELDS = ("sapo", "body", "category", "source", "url")
+
+
+@dataclass(frozen=True)
+class Article:
+    """One news article, as read from a source, before any text analysis."""
+
+    id: str
+    title: str
+    sapo: str = ""
+    body: str = ""
+    category: str = ""
+    source: str = ""
+    url: str = ""
+    published: datetime | None = None
+    views: int | None = None
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class ReadProblem:
+    """A line or file that could not be read; reading goes on after it."""
+
+    path: str
+    line: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        if self.line is None:
+            return f"{self.path}: {self.reason}"
+        return f"{self.path}:{self.line}: {self.reason}"
+
+
+def read_sources(paths: Iterable[Path]) -> Iterator[Article | ReadProblem]:
+    """Read every supported file under `paths`, in a deterministic order.
+
+    Directories are walked recursively with entries sorted by name, so ids,
+    problem reports and index order are the same on every run. Hidden entries
+    and README files inside directories are skipped silently; other files
+    with an unsupported type are reported and skipped.
+    """
+    for raw_path in paths:
+        path = Path(raw_path)
+        if path.is_dir():
+            yield from _read_directory(path, path, set())
+        elif path.exists():
+            yield from read_file(path)
+        else:
+            yield ReadProblem(str(path), None, "no such file or directory")
+
+
+def read_file(
+    path: Path, *, root: Path | None = None
+) -> Iterator[Article | ReadProblem]:
+    """Read one file, choosing the format by its name.
+
+    `root` is the directory the file was found under; portal text articles
+    take their stable id from the path relative to it (or from the bare file
+    name without a root), so moving a whole collection keeps its ids.
+    """
+    path = Path(path)
+    name = path.name.lower()
+    if not path.exists():
+        yield ReadProblem(str(path), None, "no such file or directory")
+    elif path.is_dir():
+        yield ReadProblem(str(path), None, "is a directory, not a file")
+    elif name.endswith(".jsonl.gz"):
+        yield from _read_jsonl(path, compressed=True)
+    elif name.endswith(".jsonl"):
+        yield from _read_jsonl(path, compressed=False)
+    elif name.endswith(".txt"):
+        key = path.relative_to(root).as_posix() if root is not None else path.name
+        yield from _read_portal_text(path, key)
+    else:
+        yield ReadProblem(str(path), None, "unsupported file type, skipped")
+
+
+def _read_directory(
+    directory: Path, root: Path, seen: set[Path]
+) -> Iterator[Article | ReadProblem]:
+    """Walk `directory` depth-first in name order; `seen` breaks symlink loops."""
+    real = directory.resolve()
+    if real in seen:
+        return
+    seen.add(real)
+    try:
+        entries = sorted(directory.iterdir(), key=lambda p: p.name)
+    except OSError as exc:
+        yield ReadProblem(
+            str(directory), None, f"cannot list directory: {exc.strerror}"
+        )
+        return
+    for entry in entries:
+        if entry.name.startswith(".") or entry.name.upper().startswith("README"):
+            continue
+        if entry.is_dir():
+            yield from _read_directory(entry, root, seen)
+        elif entry.is_file():
+            yield from read_file(entry, root=root)
+
+
+# --- JSON Lines -------------------------------------------------------------
+
+
+def _read_jsonl(path: Path, *, compressed: bool) -> Iterator[Article | ReadProblem]:
+    """Read a JSON Lines file line by line in binary mode.
+
+    Decoding each line separately confines a bad byte to its own line, and a
+    truncated gzip stream still gives up the articles before the damage.
+    """
+    lineno = 0
+    try:
+        opener = gzip.open if compressed else open
+        with opener(path, "rb") as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                item = _parse_jsonl_line(path, lineno, raw)
+                if item is not None:
+                    yield item
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        yield ReadProblem(
+            str(path),
+            lineno + 1,
+            f"gzip data truncated or corrupt, stopped reading: {exc}",
+        )
+    except OSError as exc:
+        yield ReadProblem(str(path), None, f"cannot read file: {exc.strerror or exc}")
+
+
+def _parse_jsonl_line(
+    path: Path, lineno: int, raw: bytes
+) -> Article | ReadProblem | None:
+    """Turn one raw line into an Article, a ReadProblem, or None if blank."""
+    if lineno == 1 and raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8) :]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return ReadProblem(
+            str(path),
+            lineno,
+            f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
+        )
+    if not text.strip():
+        return None
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return ReadProblem(
+            str(path), lineno, f"invalid JSON: {exc.msg} (column {exc.colno})"
+        )
+    if not isinstance(record, dict):
+        return ReadProblem(
+            str(path), lineno, f"expected a JSON object, got {_json_type(record)}"
+        )
+    return _article_from_record(record, path, lineno)
+
+
+def _article_from_record(
+    record: dict[str, Any], path: Path, lineno: int
+) -> Article | ReadProblem:
+    """Validate one JSON object; every field error on the line is reported together."""
+    errors: list[str] = []
+
+    def required_text(key: str) -> str:
+        value = record.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            errors.append(f"missing or empty '{key}'")
+            return ""
+        if not isinstance(value, str):
+            errors.append(f"'{key}' must be a string, got {_json_type(value)}")
+            return ""
+        return value.strip()
+
+    def optional_text(key: str) -> str:
+        value = record.get(key)
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            errors.append(f"'{key}' must be a string, got {_json_type(value)}")
+            return ""
+        return value.strip()
+
+    article_id = required_text("id")
+    title = required_text("title")
+    texts = {key: optional_text(key) for key in _OPTIONAL_TEXT_FIELDS}
+
+    published: datetime | None = None
+    raw_published = record.get("published")
+    if raw_published is None:
+        pass
+    elif not isinstance(raw_published, str):
+        errors.append(f"'published' must be a string, got {_json_type(raw_published)}")
+    elif raw_published.strip():
+        published = _parse_timestamp(raw_published.strip())
+        if published is None:
+            errors.append(
+                f"unparseable 'published' {raw_published!r} "
+                "(expected YYYY-MM-DD or an ISO 8601 date-time)"
+            )
+
+    views = record.get("views")
+    if views is not None and (not isinstance(views, int) or isinstance(views, bool)):
+        errors.append(f"'views' must be an integer, got {_json_type(views)}")
+        views = None
+    elif views is not None and views < 0:
+        errors.append(f"'views' must not be negative, got {views}")
+        views = None
+
+    if errors:
+        return ReadProblem(str(path), lineno, "; ".join(errors))
+    return Article(
+        id=article_id,
+        title=title,
+        published=published,
+        views=views,
+        origin=f"{path}:{lineno}",
+        **texts,
+    )
+
+
+def _parse_timestamp(value: str) -> datetime | None:
+    """Parse 'YYYY-MM-DD' or ISO 8601; aware values become naive Vietnam time."""
+    try:
+        if _DATE_ONLY_RE.match(value):
+            return datetime.combine(date.fromisoformat(value), datetime.min.time())
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(VIETNAM_TZ).replace(tzinfo=None)
+    return parsed
+
+
+def _json_type(value: object) -> str:
+    """Name a JSON value's type the way a person editing the file would."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+# --- Portal text export -----------------------------------------------------
+
+
+def _read_portal_text(path: Path, key: str) -> Iterator[Article | ReadProblem]:
+    """Parse a portal export: section, title, date line, then body paragraphs.
+
+    The form is checked strictly because a shifted line would silently turn
+    the section into the title or the date line into the body.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        yield ReadProblem(str(path), None, f"cannot read file: {exc.strerror or exc}")
+        return
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        bad_line = data[: exc.start].count(b"\n") + 1
+        yield ReadProblem(str(path), bad_line, "not UTF-8 text")
+        return
+
+    # Split on "\n" only: str.splitlines() also breaks on form feeds and
+    # Unicode separators, which would make line numbers disagree with editors.
+    lines = [line.strip() for line in text.split("\n")]
+    numbered = [(no, line) for no, line in enumerate(lines, start=1) if line]
+    if not numbered:
+        yield ReadProblem(str(path), None, "empty file")
+        return
+
+    for position, (no, line) in enumerate(numbered[:2]):
+        if _DATE_LINE_RE.match(unicodedata.normalize("NFC", line)):
+            found = "no line" if position == 0 else "only one line"
+            reason = (
+                "expected a section line and a title line before the date line, "
+                f"found {found}"
+            )
+            yield ReadProblem(str(path), no, reason)
+            return
+    if len(numbered) < 2:
+        yield ReadProblem(
+            str(path), numbered[0][0] + 1, "missing title after the section line"
+        )
+        return
+    if len(numbered) < 3:
+        yield ReadProblem(
+            str(path), numbered[1][0] + 1, f"missing date line: {DATE_LINE_HINT}"
+        )
+        return
+
+    (_, section), (_, title), (date_no, date_line) = numbered[:3]
+    match = _DATE_LINE_RE.match(unicodedata.normalize("NFC", date_line))
+    if match is None:
+        yield ReadProblem(str(path), date_no, DATE_LINE_HINT)
+        return
+    try:
+        published = datetime(
+            int(match["year"]),
+            int(match["month"]),
+            int(match["day"]),
+            int(match["hour"] or 0),
+            int(match["minute"] or 0),
+        )
+    except ValueError as exc:
+        yield ReadProblem(
+            str(path), date_no, f"invalid date or time in date line: {exc}"
+        )
+        return
+    views = int(re.sub(r"[.,]", "", match["views"])) if match["views"] else None
+
+    yield Article(
+        id="txt-"
+        + hashlib.sha1(key.encode("utf-8"), usedforsecurity=False).hexdigest()[:16],
+        title=title,
+        body="\n".join(line for _, line in numbered[3:]),
+        category=section,
+        published=published,
+        views=views,
+        origin=str(path),
+    )

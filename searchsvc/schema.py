@@ -1,0 +1,52 @@
+"""The Whoosh schema: what is stored, what is searchable and how.
+
+Each text part (title, sapo, body) is indexed three ways so that the search
+layer can weight them apart: pyvi words (the part's own name), syllables
+(``<part>_s``) and accent-folded syllables (``<part>_f``). All three keep
+positions (phrases, proximity) and character offsets into the stored text
+(pinpoint highlighting without re-running pyvi).
+"""
+
+from __future__ import annotations
+
+from whoosh import fields
+
+from searchsvc.analysis import folded_analyzer, syllable_analyzer, word_analyzer
+
+TEXT_PARTS = ("title", "sapo", "body")
+WORD, SYLLABLE, FOLDED = "", "_s", "_f"
+UNITS = (WORD, SYLLABLE, FOLDED)
+
+
+def field_name(part: str, unit: str) -> str:
+    """``field_name("body", FOLDED) == "body_f"``."""
+    return part + unit
+
+
+def text_fields(units: tuple[str, ...] = UNITS) -> list[str]:
+    return [field_name(part, unit) for part in TEXT_PARTS for unit in units]
+
+
+def build_schema() -> fields.Schema:
+    analyzers = {WORD: word_analyzer(), SYLLABLE: syllable_analyzer(), FOLDED: folded_analyzer()}
+    spec: dict[str, fields.FieldType] = {
+        "id": fields.ID(stored=True, unique=True, sortable=True),
+        # Content hash of the article as read: incremental reindex skips unchanged ones.
+        "hash": fields.ID(sortable=True),
+        "category": fields.ID(stored=True, sortable=True),
+        "source": fields.ID(stored=True, sortable=True),
+        "year": fields.ID(sortable=True),
+        "published": fields.DATETIME(stored=True, sortable=True),
+        "views": fields.NUMERIC(stored=True, bits=64),
+        "url": fields.STORED(),
+    }
+    for part in TEXT_PARTS:
+        for unit in UNITS:
+            spec[field_name(part, unit)] = fields.TEXT(
+                analyzer=analyzers[unit],
+                # The word field stores the text; the others index the same text.
+                stored=(unit == WORD),
+                phrase=True,
+                chars=True,
+            )
+    return fields.Schema(**spec)

@@ -1,0 +1,266 @@
+"""The search layer: the one place that talks to Whoosh at query time.
+
+Routes and commands call :class:`SearchService`; it keeps one long-lived
+searcher per process (compound-free segments make that cheap) and moves to a
+new generation when CURRENT changes, without a restart.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from whoosh import query as Q
+from whoosh import scoring, sorting
+
+from searchsvc import highlight
+from searchsvc.generations import CURRENT, Generation, IndexStore, IndexUnavailable
+from searchsvc.query import QueryError, build, parse
+
+MAX_PER_PAGE = 50
+FACETS = ("category", "source", "year")
+SORTS = ("relevance", "newest")
+
+__all__ = ["SearchService", "SearchRequest", "SearchResult", "Hit", "QueryError", "IndexUnavailable"]
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    q: str
+    page: int = 1
+    per_page: int = 10
+    sort: str = "relevance"
+    category: str | None = None
+    source: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+    def check(self) -> None:
+        if self.page < 1:
+            raise QueryError("page must be 1 or more")
+        if not 1 <= self.per_page <= MAX_PER_PAGE:
+            raise QueryError(f"per_page must be between 1 and {MAX_PER_PAGE}")
+        if self.sort not in SORTS:
+            raise QueryError(f"sort must be one of: {', '.join(SORTS)}")
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise QueryError("'from' must not be after 'to'")
+
+
+@dataclass
+class Hit:
+    id: str
+    title: str
+    url: str
+    category: str
+    source: str
+    published: datetime | None
+    views: int | None
+    score: float
+    title_html: str
+    snippet_html: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "url": self.url,
+            "category": self.category,
+            "source": self.source,
+            "published": self.published.date().isoformat() if self.published else None,
+            "views": self.views,
+            "score": round(self.score, 4),
+            "title_html": self.title_html,
+            "snippet_html": self.snippet_html,
+        }
+
+
+@dataclass
+class SearchResult:
+    query: str
+    total: int
+    page: int
+    per_page: int
+    took_ms: float
+    hits: list[Hit]
+    facets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    suggestion: dict[str, str] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "query": self.query,
+            "total": self.total,
+            "page": self.page,
+            "per_page": self.per_page,
+            "took_ms": round(self.took_ms, 1),
+            "hits": [h.as_json() for h in self.hits],
+            "facets": self.facets,
+            "suggestion": self.suggestion,
+        }
+
+
+class _Open:
+    """The index generation this process searches, and its searcher."""
+
+    def __init__(self, gen: Generation, ix, stamp: tuple) -> None:
+        self.gen = gen
+        self.ix = ix
+        self.stamp = stamp
+        self.searcher = ix.searcher(weighting=scoring.BM25F())
+
+
+class SearchService:
+    def __init__(self, index_dir: str | Path) -> None:
+        self.store = IndexStore(index_dir)
+        self._open: _Open | None = None
+        self._lock = threading.Lock()
+
+    # --- generations --------------------------------------------------------------
+    def _stamp(self) -> tuple:
+        try:
+            st = (self.store.root / CURRENT).stat()
+        except FileNotFoundError:
+            return ()
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def current(self) -> _Open:
+        """The searcher for the generation CURRENT names, reopened when it changes."""
+        stamp = self._stamp()
+        opened = self._open
+        if opened is not None and opened.stamp == stamp:
+            return opened
+        with self._lock:
+            if self._open is not None and self._open.stamp == stamp:
+                return self._open
+            gen, ix = self.store.open()
+            self._open = _Open(gen, ix, stamp)
+            # The old searcher is left to the garbage collector: a request may still be using it.
+            return self._open
+
+    def health(self) -> dict[str, Any]:
+        opened = self.current()
+        meta = opened.gen.meta()
+        return {
+            "status": "ok",
+            "documents": opened.searcher.doc_count(),
+            "generation": opened.gen.number,
+            "built_at": meta.get("built_at"),
+        }
+
+    def stats(self) -> dict[str, Any]:
+        opened = self.current()
+        meta = opened.gen.meta()
+        return {
+            "index": str(self.store.root),
+            "generation": opened.gen.number,
+            "documents": opened.searcher.doc_count(),
+            "size_bytes": self.store.size_bytes(opened.gen),
+            "last_reindex": meta.get("built_at"),
+            "last_reindex_mode": meta.get("mode"),
+            "last_reindex_summary": {k: meta.get(k) for k in
+                                     ("read", "added", "updated", "unchanged", "deleted", "failed", "seconds")},
+        }
+
+    # --- searching -------------------------------------------------------------------
+    def search(self, request: SearchRequest) -> SearchResult:
+        start = time.perf_counter()
+        request.check()
+        pq = parse(request.q)
+        if request.category:
+            pq.filters.setdefault("category", []).append(request.category)
+        if request.source:
+            pq.filters.setdefault("source", []).append(request.source)
+        opened = self.current()
+        searcher = opened.searcher
+        query, mask = build(pq)
+        if query is None:
+            query = Q.Every() if (request.date_from or request.date_to) else Q.NullQuery
+        date_filter = _date_filter(request.date_from, request.date_to)
+        if date_filter is not None:
+            query = Q.And([query, date_filter])
+        sortedby = None
+        if request.sort == "newest":
+            sortedby = [sorting.FieldFacet("published", reverse=True), sorting.ScoreFacet()]
+        facets = sorting.Facets()
+        for name in FACETS:
+            facets.add_field(name, maptype=sorting.Count)
+        results = searcher.search_page(
+            query,
+            request.page,
+            pagelen=request.per_page,
+            mask=mask,
+            sortedby=sortedby,
+            groupedby=facets,
+            terms=True,
+        )
+        total = len(results)
+        if request.page > 1 and (request.page - 1) * request.per_page >= total:
+            raise QueryError(f"page {request.page} is beyond the results ({total} in all)")
+        hits = self._hits(searcher, results)
+        return SearchResult(
+            query=pq.text,
+            total=total,
+            page=request.page,
+            per_page=request.per_page,
+            took_ms=(time.perf_counter() - start) * 1000,
+            hits=hits,
+            facets=_facets(results.results),
+        )
+
+    def _hits(self, searcher, page) -> list[Hit]:
+        raw = list(page)
+        if not raw:
+            return []
+        docnums = [h.docnum for h in raw]
+        matched = {h.docnum: set(h.matched_terms()) if h.results.has_matched_terms() else set() for h in raw}
+        title_spans = highlight.load_spans(searcher, docnums, "title", matched)
+        sapo_spans = highlight.load_spans(searcher, docnums, "sapo", matched)
+        body_spans = highlight.load_spans(searcher, docnums, "body", matched)
+        hits = []
+        for h in raw:
+            stored = h.fields()
+            n = h.docnum
+            sapo, body = stored.get("sapo", ""), stored.get("body", "")
+            if body_spans[n] or not sapo_spans[n]:
+                snippet = highlight.snippet(body, body_spans[n])
+            else:
+                snippet = highlight.snippet(sapo, sapo_spans[n])
+            hits.append(Hit(
+                id=stored["id"],
+                title=stored.get("title", ""),
+                url=stored.get("url", ""),
+                category=stored.get("category", ""),
+                source=stored.get("source", ""),
+                published=stored.get("published"),
+                views=stored.get("views"),
+                score=float(h.score or 0.0),
+                title_html=highlight.format_whole(stored.get("title", ""), title_spans[n]),
+                snippet_html=snippet,
+            ))
+        return hits
+
+    def article(self, doc_id: str) -> dict[str, Any] | None:
+        searcher = self.current().searcher
+        stored = searcher.document(id=doc_id)
+        return dict(stored) if stored else None
+
+
+def _date_filter(date_from: date | None, date_to: date | None) -> Q.Query | None:
+    if not date_from and not date_to:
+        return None
+    start = datetime.combine(date_from, datetime.min.time()) if date_from else None
+    end = datetime.combine(date_to + timedelta(days=1), datetime.min.time()) - timedelta(microseconds=1) if date_to else None
+    return Q.DateRange("published", start, end)
+
+
+def _facets(results) -> dict[str, list[dict[str, Any]]]:
+    out = {}
+    for name in FACETS:
+        groups = results.groups(name)
+        items = [(k, v) for k, v in groups.items() if k not in (None, "")]
+        items.sort(key=lambda kv: (-kv[1], str(kv[0])) if name != "year" else (-int(kv[0]), 0))
+        out[name] = [{"value": k, "count": v} for k, v in items]
+    return out

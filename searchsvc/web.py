@@ -1,0 +1,101 @@
+"""HTTP routes. They parse parameters and call the search layer; they never touch Whoosh.
+
+Every error, everywhere, has one JSON shape:
+``{"error": {"status": <int>, "message": "<clear text>"}}``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, Flask, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from searchsvc.search import MAX_PER_PAGE, IndexUnavailable, QueryError, SearchRequest, SearchService
+
+api = Blueprint("api", __name__)
+
+
+class BadParameter(ValueError):
+    """A request parameter that cannot be used; the message names it."""
+
+
+def service() -> SearchService:
+    return current_app.extensions["searchsvc"]
+
+
+def error_response(status: int, message: str):
+    response = jsonify({"error": {"status": status, "message": message}})
+    response.status_code = status
+    return response
+
+
+def _int_arg(name: str, default: int, low: int, high: int | None = None) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadParameter(f"'{name}' must be a whole number, not {raw!r}") from None
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"{low} or more"
+        raise BadParameter(f"'{name}' must be {bound}")
+    return value
+
+
+def _date_arg(name: str) -> date | None:
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise BadParameter(f"'{name}' must be a date as YYYY-MM-DD, not {raw!r}") from None
+
+
+def search_request() -> SearchRequest:
+    """The search parameters, shared by the JSON endpoint and the HTML page."""
+    return SearchRequest(
+        q=request.args.get("q", ""),
+        page=_int_arg("page", 1, 1),
+        per_page=_int_arg("per_page", 10, 1, MAX_PER_PAGE),
+        sort=request.args.get("sort") or "relevance",
+        category=request.args.get("category") or None,
+        source=request.args.get("source") or None,
+        date_from=_date_arg("from"),
+        date_to=_date_arg("to"),
+    )
+
+
+@api.get("/api/search")
+def api_search():
+    req = search_request()
+    if not req.q.strip() and not (req.category or req.source or req.date_from or req.date_to):
+        raise BadParameter("'q' is required")
+    return jsonify(service().search(req).as_json())
+
+
+@api.get("/healthz")
+def healthz():
+    return jsonify(service().health())
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(BadParameter)
+    @app.errorhandler(QueryError)
+    def bad_request(exc: Exception):
+        return error_response(400, str(exc))
+
+    @app.errorhandler(IndexUnavailable)
+    def unavailable(exc: IndexUnavailable):
+        return error_response(503, f"the search index is not available: {exc}")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return error_response(exc.code or 500, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def internal(exc: Exception):
+        app.logger.exception("unhandled error")
+        return error_response(500, "internal error; it has been logged")

@@ -1,0 +1,201 @@
+"""searchsvc.pyvi_features must give exactly pyvi 0.1.1's CRF features.
+
+Exactness is the whole contract: the CRF model was trained on pyvi's
+features, so any difference (a value, a type such as 1 for True, or even
+the key order, which sets crfsuite's summation order) could change labels.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+import random
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from searchsvc.pyvi_features import sent2features
+
+ViTokenizer = pytest.importorskip("pyvi.ViTokenizer").ViTokenizer
+
+SHARED = Path(__file__).parents[2] / "shared"
+SEED = SHARED / "seeds" / "000_40c29efcdb949413.txt"
+CORPUS = SHARED / "corpus" / "vntc.jsonl.gz"
+
+
+def _signature(features: list[dict]) -> list[list[tuple[str, type, object]]]:
+    """Keys in order with value types and values: `==` alone takes True for 1.0."""
+    return [[(k, type(v), v) for k, v in f.items()] for f in features]
+
+
+def assert_same(tokens: Sequence[str]) -> list[dict]:
+    ours = sent2features(tokens)
+    ref = ViTokenizer.sent2features(list(tokens), False)
+    assert ours == ref, tokens
+    assert _signature(ours) == _signature(ref), tokens
+    return ours
+
+
+def _syllables(paragraph: str) -> list[str]:
+    return ViTokenizer.sylabelize(paragraph)[1]
+
+
+def _count(features: list[dict], key: str) -> int:
+    return sum(1 for f in features if f.get(key) is True)
+
+
+# --- (a) hand-written tricky inputs ------------------------------------------
+
+# A few lower-case dictionary entries, picked deterministically.
+_BIGRAMS = sorted(g for g in ViTokenizer.bi_grams if g == g.lower())[:: 997]
+_TRIGRAMS = sorted(g for g in ViTokenizer.tri_grams if g == g.lower())[:: 97]
+
+TRICKY: list[list[str]] = [
+    [],
+    ["Hà"],
+    [""],
+    ["Hà", "Nội"],
+    ["học", "sinh"],
+    ["Học", "Sinh"],
+    ["HỌC", "SINH"],
+    ["Học", "sinh", "học", "sinh", "học"],
+    ["Thành", "phố", "Hồ", "Chí", "Minh"],
+    ["an", "toàn", "khu"],
+    ["An", "Toàn", "Khu", "."],
+    ["Ban", "Chấp", "Hành", "Trung", "ương"],
+    ["2021", "31/3/2021", "05", "1.000", "1,5", "²", "٣", "12a", "V.League"],
+    ["UBND", "TP.", "HCM", "CT/TW", "Mr.", "ThS.", "NLĐ", "A", "a"],
+    [",", ".", "...", "“", "”", "(", ")", "-", "==>", "->", ">>", "\n", "…", "_"],
+    ["İ", "İstanbul", "İİ", "i̇", "I"],
+    ["ß", "STRASSE", "Straße", "ẞ", "ß", "ss"],
+    ["ΟΔΟΣ", "Σ", "ΑΣ", "σ", "ς", "Σ'", "'Σ", "ΑΣ'", "Α", "ΣΑ"],
+    ["ǅ", "ǆ", "Ǆ", "ǅungla", "ﬁ", "ﬃx", "Ω", "K", "ſ"],
+    ["đ", "Đ", "ĐẢNG", "Đảng", "ĐảNg", "hoà", "hòa", "thuỷ", "khoẻ"],
+    ["\u0301", "a\u0301", "A\u0301", "e\u0323\u0302"],  # NFD: combining marks
+    ["hà nội", "Hà Nội", "x", "học sinh"],  # tokens containing spaces
+    ["https://vnexpress.net/a", "ai@vnexpress.net", "x_y", "😀", "\u200b"],
+    # words.txt has mixed-case entries, which pyvi's lowered lookup never hits
+    ["sao", "Mộc", "tia", "X", "giờ", "G", "Thượng", "Đế"],
+    *[[w.title() for w in g.split(" ")] for g in _BIGRAMS],
+    *[g.upper().split(" ") for g in _TRIGRAMS],
+    *[["Ở", *g.split(" "), "."] for g in _TRIGRAMS],
+]
+
+
+def _id(tokens: list[str]) -> str:
+    return "|".join(tokens)[:40] or "empty"
+
+
+@pytest.mark.parametrize("tokens", TRICKY, ids=_id)
+def test_tricky_tokens(tokens: list[str]) -> None:
+    assert_same(tokens)
+
+
+def test_every_prefix_length() -> None:
+    """Lengths 0..12 cover every mix of edge and interior positions."""
+    tokens = _syllables("Học sinh học ở Thành phố Hồ Chí Minh, an toàn khu 12 ΟΔΟΣ.")
+    assert len(tokens) >= 12
+    for n in range(len(tokens) + 1):
+        assert_same(tokens[:n])
+
+
+def test_dictionary_hits_are_seen() -> None:
+    """The identity checks above are not vacuous: n-gram features do fire."""
+    feats = assert_same(["Ban", "Chấp", "Hành", "học", "sinh", "."])
+    assert feats[0]["+2:word.tri_gram()"] is True
+    assert feats[2]["-2:word.tri_gram()"] is True
+    assert feats[3]["+1:word.bi_gram()"] is True
+    assert feats[4]["-1:word.bi_gram()"] is True
+
+
+def test_shared_input_is_not_mutated() -> None:
+    tokens = ("Hà", "Nội", "mùa", "thu")
+    sent2features(tokens)
+    assert tokens == ("Hà", "Nội", "mùa", "thu")
+    assert_same(tokens)  # any Sequence, not only lists
+
+
+ODD = "İıIißẞΣσςΑαǅǄǆﬁſKΩ'’-.·\u0301\u0323\u0300 _0²٣Aaa"
+
+
+def test_lower_of_join_is_join_of_lowers() -> None:
+    """The premise of the speed-up, on characters whose lowering is special."""
+    rng = random.Random(1)
+    # pyvi lowers the joined n-gram; sent2features joins lowered tokens.
+    for words in itertools.product(ODD, repeat=3):
+        a, b, c = (w.lower() for w in words)
+        assert " ".join(words).lower() == a + " " + b + " " + c
+        assert " ".join(words[:2]).lower() == a + " " + b
+    for _ in range(5000):
+        words = ["".join(rng.choices(ODD, k=rng.randint(0, 4))) for _ in range(3)]
+        a, b, c = (w.lower() for w in words)
+        assert " ".join(words).lower() == a + " " + b + " " + c
+
+
+def test_random_tokens() -> None:
+    rng = random.Random(7)
+    syllables = sorted({s for g in _BIGRAMS + _TRIGRAMS for s in g.split(" ")})
+    for _ in range(300):
+        tokens = []
+        for _ in range(rng.randint(0, 12)):
+            if rng.random() < 0.6:
+                s = rng.choice(syllables)
+                tokens.append(rng.choice([s, s.title(), s.upper()]))
+            else:
+                tokens.append("".join(rng.choices(ODD, k=rng.randint(0, 3))))
+        assert_same(tokens)
+
+
+# --- (b) the seed article ------------------------------------------------------
+
+
+def _seed_paragraphs() -> list[str]:
+    if not SEED.exists():
+        pytest.skip(f"{SEED} not found (../shared is absent)")
+    return SEED.read_text(encoding="utf-8-sig").split("\n")
+
+
+def test_seed_article() -> None:
+    hits = 0
+    for paragraph in _seed_paragraphs():
+        feats = assert_same(_syllables(paragraph))
+        hits += _count(feats, "+1:word.bi_gram()")
+    assert hits > 50
+
+
+def test_seed_predict_labels() -> None:
+    model = ViTokenizer.model
+    paragraphs = [p for p in _seed_paragraphs() if p.strip()][:6]
+    assert paragraphs
+    sents = [_syllables(p) for p in paragraphs]
+    ours = [list(y) for y in model.predict([sent2features(s) for s in sents])]
+    ref_features = [ViTokenizer.sent2features(s, False) for s in sents]
+    ref = [list(y) for y in model.predict(ref_features)]
+    assert ours == ref
+    assert any("I_W" in labels for labels in ours)
+
+
+# --- (c) the corpus ------------------------------------------------------------
+
+
+def _corpus_bodies(limit: int) -> Iterator[str]:
+    if not CORPUS.exists():
+        pytest.skip(f"{CORPUS} not found (../shared is absent)")
+    with gzip.open(CORPUS, "rt", encoding="utf-8") as lines:
+        for line in itertools.islice(lines, limit):
+            yield json.loads(line)["body"]
+
+
+def test_corpus_first_200_articles() -> None:
+    articles = paragraphs = tri_hits = 0
+    for body in _corpus_bodies(200):
+        articles += 1
+        for paragraph in body.split("\n"):
+            paragraphs += 1
+            feats = assert_same(_syllables(paragraph))
+            tri_hits += _count(feats, "+2:word.tri_gram()")
+    assert articles == 200
+    assert paragraphs > 200
+    assert tri_hits > 0
