@@ -1,9 +1,10 @@
 """Time pyvi's CRF feature extraction against searchsvc.pyvi_features.
 
 Why: segmentation dominates indexing time, and pyvi's pure-Python feature
-dicts cost about as much as the CRF itself. This measures, per paragraph of
-the first N VNTC articles, features alone and features + CRF predict, for
-pyvi and for our drop-in, and checks that the predicted labels agree.
+dicts are a large share of it. This measures, per paragraph of the first N
+VNTC articles, features alone and features + CRF predict, for pyvi and for
+our drop-in, and checks that the predicted labels agree. Our token cache
+starts cold in the first (features only) run.
 
     python bench/segment_speed.py --n 2000
 """
@@ -33,7 +34,7 @@ def load_paragraphs(n: int) -> list[str]:
 
 
 def timed(run: Callable[[], object]) -> tuple[float, object]:
-    """Wall time of ``run()``, GC left on (the dicts' GC cost is part of the price)."""
+    """Wall time of ``run()``, GC left on as in the indexer."""
     gc.collect()
     start = time.perf_counter()
     result = run()

@@ -154,3 +154,7 @@ for _command in COMMANDS:
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":
+    main()

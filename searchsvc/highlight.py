@@ -13,44 +13,69 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from html import escape
 
-from searchsvc.schema import FOLDED, SYLLABLE, WORD, field_name
+from whoosh.reading import TermNotFound
+
+from searchsvc.analysis import fold, normalize
+from searchsvc.codec import unpack_offsets
+from searchsvc.schema import FOLDED, field_name
 
 FRAGMENT_CHARS = 200
 TOP_FRAGMENTS = 3
 
 
-def load_spans(searcher, docnums: Iterable[int], part: str, matched: dict[int, set[tuple[str, bytes]]]) -> dict[int, list[tuple[int, int]]]:
-    """For each document, the character spans of the terms it matched in ``part``.
+def load_spans(
+    searcher, docnums: Iterable[int], part: str, marks: list[str], texts: dict[int, str], offsets: dict[int, bytes]
+) -> dict[int, list[tuple[int, int]]]:
+    """For each document, the character spans in ``part`` of the query syllables ``marks``.
 
-    One postings cursor per matched term, skipping through the documents in
-    order, like Whoosh's own pinpoint loading.
+    Positions come from the folded field's postings (one cursor per syllable,
+    skipping through the documents in order) and become characters through
+    the offsets stored with the document. A syllable typed with diacritics
+    marks only its exact spelling when the document has it, and its folded
+    matches otherwise, so ``đường`` does not light up every ``dương``.
     """
-    fields = {field_name(part, unit) for unit in (WORD, SYLLABLE, FOLDED)}
+    fieldname = field_name(part, FOLDED)
     docs = sorted(docnums)
-    by_term: dict[tuple[str, bytes], list[int]] = {}
-    for doc in docs:
-        for key in matched.get(doc, ()):
-            if key[0] in fields:
-                by_term.setdefault(key, []).append(doc)
     spans: dict[int, list[tuple[int, int]]] = {doc: [] for doc in docs}
-    for (fieldname, term), term_docs in by_term.items():
-        m = searcher.postings(fieldname, term)
-        for doc in term_docs:
+    syllables = {doc: unpack_offsets(offsets.get(doc) or b"") for doc in docs}
+    by_folded: dict[str, list[str]] = {}
+    for mark in marks:
+        by_folded.setdefault(fold(mark), []).append(mark)
+    for folded, typed in by_folded.items():
+        try:
+            m = searcher.postings(fieldname, folded)
+        except TermNotFound:
+            continue
+        exact = [t for t in typed if t != folded]
+        for doc in docs:
+            if not m.is_active():
+                break
             m.skip_to(doc)
-            if m.is_active() and m.id() == doc:
-                spans[doc].extend((start, end) for _pos, start, end in m.value_as("characters"))
-    return {doc: merge(s) for doc, s in spans.items()}
+            if not m.is_active() or m.id() != doc:
+                continue
+            table = syllables[doc]
+            found = [table[p] for p in m.value_as("positions") if p < len(table)]
+            if exact and len(exact) == len(typed):
+                text = texts.get(doc, "")
+                same = [(a, b) for a, b in found if normalize(text[a:b]).lower() in exact]
+                found = same or found
+            spans[doc].extend(found)
+    return {doc: merge(s, texts.get(doc, "")) for doc, s in spans.items()}
 
 
-def merge(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Sorted, overlapping and touching spans joined."""
+def merge(spans: Iterable[tuple[int, int]], text: str = "") -> list[tuple[int, int]]:
+    """Sorted spans, joined where they overlap or only spaces part them (one mark for ``Hồ Chí Minh``)."""
     out: list[list[int]] = []
     for start, end in sorted(spans):
-        if out and start <= out[-1][1]:
+        if out and (start <= out[-1][1] or _only_spaces(text[out[-1][1]:start])):
             out[-1][1] = max(out[-1][1], end)
         else:
             out.append([start, end])
     return [(s, e) for s, e in out]
+
+
+def _only_spaces(gap: str) -> bool:
+    return bool(gap) and len(gap) <= 3 and gap.strip(" \u00a0") == ""
 
 
 @dataclass(frozen=True)
@@ -72,7 +97,8 @@ def fragments(text: str, spans: list[tuple[int, int]], size: int = FRAGMENT_CHAR
         inner = spans[i:j + 1]
         used = inner[-1][1] - start
         pad = max(0, size - used) // 2
-        lo = _word_boundary(text, max(0, start - pad), backwards=True)
+        floor = frags[-1].end if frags else 0
+        lo = max(floor, _word_boundary(text, max(0, start - pad), backwards=True))
         hi = _word_boundary(text, min(len(text), inner[-1][1] + (size - used - (start - lo))), backwards=False)
         frags.append(Fragment(lo, hi, tuple(inner)))
         i = j + 1

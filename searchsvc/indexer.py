@@ -23,7 +23,8 @@ from pathlib import Path
 from searchsvc import analysis
 from searchsvc.generations import IndexStore, now_iso
 from searchsvc.readers import Article, ReadProblem, read_sources
-from searchsvc.schema import FOLDED, SYLLABLE, TEXT_PARTS, WORD, build_schema, field_name
+from searchsvc.codec import pack_offsets
+from searchsvc.schema import FOLDED, SYLLABLE, TEXT_PARTS, WORD, build_schema, codec, field_name, offsets_field
 
 BATCH = 32
 WRITER_LIMIT_MB = 256
@@ -99,7 +100,8 @@ def validate(article: Article) -> str | None:
     return None
 
 
-def document(p: Prepared) -> dict:
+def document(p: Prepared, segs: list[analysis.Segmentation]) -> dict:
+    """The Whoosh document; ``segs`` are the parts' segmentations, for the stored offsets."""
     a = p.article
     doc = {
         "id": a.id,
@@ -113,10 +115,11 @@ def document(p: Prepared) -> dict:
         doc["year"] = str(a.published.year)
     if a.views is not None:
         doc["views"] = a.views
-    for part in TEXT_PARTS:
+    for part, seg in zip(TEXT_PARTS, segs, strict=True):
         text = getattr(p, part)
         for unit in (WORD, SYLLABLE, FOLDED):
             doc[field_name(part, unit)] = text
+        doc[offsets_field(part)] = pack_offsets(seg.syllables)
     return doc
 
 
@@ -347,7 +350,7 @@ def _write(ix, paths, existing, incremental, delete_missing, jobs, summary, prog
                 continue
             yield p
 
-    writer = ix.writer(limitmb=WRITER_LIMIT_MB)
+    writer = ix.writer(limitmb=WRITER_LIMIT_MB, compound=False, codec=codec())
     try:
         with Segmenter(jobs) as segmenter:
             for batch, segs in segmenter.run(_batches(changed(), BATCH)):
@@ -355,10 +358,10 @@ def _write(ix, paths, existing, incremental, delete_missing, jobs, summary, prog
                     for text, s in zip((p.title, p.sapo, p.body), seg):
                         analysis.prime(text, s)
                     if p.article.id in existing:
-                        writer.update_document(**document(p))
+                        writer.update_document(**document(p, seg))
                         summary.updated += 1
                     else:
-                        writer.add_document(**document(p))
+                        writer.add_document(**document(p, seg))
                         summary.added += 1
                 progress.update(len(batch))
         if incremental and delete_missing:

@@ -140,25 +140,43 @@ def match_query(text: str, parts: tuple[str, ...] = TEXT_PARTS) -> Q.Query | Non
             for term in _unique(terms):
                 clauses.append(Q.Term(name, term, boost=pw * UNIT_WEIGHTS[unit]))
         if len(a.folded) > 1:
-            # Proximity: the syllables side by side as typed (folded, so it works without diacritics).
+            # Proximity: syllables side by side as typed (folded, so it works without diacritics too).
             clauses.append(Q.Phrase(field_name(part, FOLDED), a.folded[:MAX_TERMS], slop=1,
                                     boost=pw * PHRASE_WEIGHT))
     return Q.Or(clauses)
 
 
 def phrase_query(text: str, parts: tuple[str, ...] = TEXT_PARTS) -> Q.Query | None:
-    """All syllables in order; folded only when the phrase was typed without diacritics."""
+    """The syllables side by side, in order.
+
+    Positions live in the folded field only, so the phrase is matched there;
+    typed with diacritics, its exact syllables must also be present.
+    """
     a = analyze(text)
-    if not a.syllables:
+    if not a.folded:
         return None
-    unit, terms = (FOLDED, a.folded) if _is_folded(text) else (SYLLABLE, a.syllables)
-    terms = terms[:MAX_TERMS]
-    make = (lambda name: Q.Phrase(name, terms)) if len(terms) > 1 else (lambda name: Q.Term(name, terms[0]))
-    return Q.Or([make(field_name(part, unit)) for part in parts])
+    folded = a.folded[:MAX_TERMS]
+    exact = not _is_folded(text)
+    per_part: list[Q.Query] = []
+    for part in parts:
+        name = field_name(part, FOLDED)
+        q: Q.Query = Q.Phrase(name, folded) if len(folded) > 1 else Q.Term(name, folded[0])
+        if exact:
+            q = Q.And([q, *(Q.Term(field_name(part, SYLLABLE), s) for s in _unique(a.syllables))])
+        per_part.append(q)
+    return Q.Or(per_part)
 
 
-def build(pq: ParsedQuery) -> tuple[Q.Query | None, Q.Query | None]:
-    """(query, mask): what to match and score, and what to exclude."""
+@dataclass
+class Compiled:
+    """What the searcher runs: the query, what to exclude, and the syllables to mark."""
+
+    query: Q.Query | None
+    mask: Q.Query | None
+    marks: list[str]
+
+
+def build(pq: ParsedQuery) -> Compiled:
     required: list[Q.Query] = []
     scoring: list[Q.Query] = []
     for text in pq.free:
@@ -177,10 +195,13 @@ def build(pq: ParsedQuery) -> tuple[Q.Query | None, Q.Query | None]:
         required.append(Q.Or([Q.Term(name, v) for v in values]) if len(values) > 1 else Q.Term(name, values[0]))
     excluded = [q for q in (phrase_query(t) for t in pq.excluded) if q is not None]
     mask = Q.Or(excluded) if excluded else None
-    if not scoring and not required:
-        return (None, mask)
+    marks = _unique([s for t in pq.free + pq.phrases + pq.title for s in analyze(t).syllables])
     if required and scoring:
-        return Q.AndMaybe(Q.And(required), Q.Or(scoring)), mask
-    if required:
-        return Q.And(required), mask
-    return Q.Or(scoring), mask
+        query: Q.Query | None = Q.AndMaybe(Q.And(required), Q.Or(scoring))
+    elif required:
+        query = Q.And(required)
+    elif scoring:
+        query = Q.Or(scoring)
+    else:
+        query = None
+    return Compiled(query, mask, marks)

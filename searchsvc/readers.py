@@ -16,7 +16,7 @@ import unicodedata
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +48,6 @@ _DATE_LINE_RE = re.compile(
     """,
     re.IGNORECASE | re.VERBOSE,
 )
-
-_DATE_ONLY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 _OPTIONAL_TEXT_FIELDS = ("sapo", "body", "category", "source", "url")
 
@@ -102,9 +100,7 @@ def read_sources(paths: Iterable[Path]) -> Iterator[Article | ReadProblem]:
             yield ReadProblem(str(path), None, "no such file or directory")
 
 
-def read_file(
-    path: Path, *, root: Path | None = None
-) -> Iterator[Article | ReadProblem]:
+def read_file(path: Path, *, root: Path | None = None) -> Iterator[Article | ReadProblem]:
     """Read one file, choosing the format by its name.
 
     `root` is the directory the file was found under; portal text articles
@@ -122,15 +118,19 @@ def read_file(
     elif name.endswith(".jsonl"):
         yield from _read_jsonl(path, compressed=False)
     elif name.endswith(".txt"):
-        key = path.relative_to(root).as_posix() if root is not None else path.name
-        yield from _read_portal_text(path, key)
+        yield from _read_portal_text(path, _id_key(path, root))
     else:
         yield ReadProblem(str(path), None, "unsupported file type, skipped")
 
 
-def _read_directory(
-    directory: Path, root: Path, seen: set[Path]
-) -> Iterator[Article | ReadProblem]:
+def _id_key(path: Path, root: Path | None) -> str:
+    """The string a portal article's id is hashed from: path below root, else name."""
+    if root is not None and path.is_relative_to(root):
+        return path.relative_to(root).as_posix()
+    return path.name
+
+
+def _read_directory(directory: Path, root: Path, seen: set[Path]) -> Iterator[Article | ReadProblem]:
     """Walk `directory` depth-first in name order; `seen` breaks symlink loops."""
     real = directory.resolve()
     if real in seen:
@@ -139,9 +139,7 @@ def _read_directory(
     try:
         entries = sorted(directory.iterdir(), key=lambda p: p.name)
     except OSError as exc:
-        yield ReadProblem(
-            str(directory), None, f"cannot list directory: {exc.strerror}"
-        )
+        yield ReadProblem(str(directory), None, f"cannot list directory: {exc.strerror}")
         return
     for entry in entries:
         if entry.name.startswith(".") or entry.name.upper().startswith("README"):
@@ -179,9 +177,7 @@ def _read_jsonl(path: Path, *, compressed: bool) -> Iterator[Article | ReadProbl
         yield ReadProblem(str(path), None, f"cannot read file: {exc.strerror or exc}")
 
 
-def _parse_jsonl_line(
-    path: Path, lineno: int, raw: bytes
-) -> Article | ReadProblem | None:
+def _parse_jsonl_line(path: Path, lineno: int, raw: bytes) -> Article | ReadProblem | None:
     """Turn one raw line into an Article, a ReadProblem, or None if blank."""
     if lineno == 1 and raw.startswith(codecs.BOM_UTF8):
         raw = raw[len(codecs.BOM_UTF8) :]
@@ -196,21 +192,15 @@ def _parse_jsonl_line(
     if not text.strip():
         return None
     try:
-        record = json.loads(text)
+        record = json.loads(text.rstrip("\r\n"))
     except json.JSONDecodeError as exc:
-        return ReadProblem(
-            str(path), lineno, f"invalid JSON: {exc.msg} (column {exc.colno})"
-        )
+        return ReadProblem(str(path), lineno, f"invalid JSON: {exc.msg} (column {exc.pos + 1})")
     if not isinstance(record, dict):
-        return ReadProblem(
-            str(path), lineno, f"expected a JSON object, got {_json_type(record)}"
-        )
+        return ReadProblem(str(path), lineno, f"expected a JSON object, got {_json_type(record)}")
     return _article_from_record(record, path, lineno)
 
 
-def _article_from_record(
-    record: dict[str, Any], path: Path, lineno: int
-) -> Article | ReadProblem:
+def _article_from_record(record: dict[str, Any], path: Path, lineno: int) -> Article | ReadProblem:
     """Validate one JSON object; every field error on the line is reported together."""
     errors: list[str] = []
 
@@ -246,10 +236,7 @@ def _article_from_record(
     elif raw_published.strip():
         published = _parse_timestamp(raw_published.strip())
         if published is None:
-            errors.append(
-                f"unparseable 'published' {raw_published!r} "
-                "(expected YYYY-MM-DD or an ISO 8601 date-time)"
-            )
+            errors.append(f"unparseable 'published' {raw_published!r} (expected YYYY-MM-DD or an ISO 8601 date-time)")
 
     views = record.get("views")
     if views is not None and (not isinstance(views, int) or isinstance(views, bool)):
@@ -272,10 +259,8 @@ def _article_from_record(
 
 
 def _parse_timestamp(value: str) -> datetime | None:
-    """Parse 'YYYY-MM-DD' or ISO 8601; aware values become naive Vietnam time."""
+    """Parse 'YYYY-MM-DD' (midnight) or ISO 8601; aware values become naive Vietnam time."""
     try:
-        if _DATE_ONLY_RE.match(value):
-            return datetime.combine(date.fromisoformat(value), datetime.min.time())
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
@@ -333,21 +318,14 @@ def _read_portal_text(path: Path, key: str) -> Iterator[Article | ReadProblem]:
     for position, (no, line) in enumerate(numbered[:2]):
         if _DATE_LINE_RE.match(unicodedata.normalize("NFC", line)):
             found = "no line" if position == 0 else "only one line"
-            reason = (
-                "expected a section line and a title line before the date line, "
-                f"found {found}"
-            )
+            reason = f"expected a section line and a title line before the date line, found {found}"
             yield ReadProblem(str(path), no, reason)
             return
     if len(numbered) < 2:
-        yield ReadProblem(
-            str(path), numbered[0][0] + 1, "missing title after the section line"
-        )
+        yield ReadProblem(str(path), numbered[0][0] + 1, "missing title after the section line")
         return
     if len(numbered) < 3:
-        yield ReadProblem(
-            str(path), numbered[1][0] + 1, f"missing date line: {DATE_LINE_HINT}"
-        )
+        yield ReadProblem(str(path), numbered[1][0] + 1, f"missing date line: {DATE_LINE_HINT}")
         return
 
     (_, section), (_, title), (date_no, date_line) = numbered[:3]
@@ -364,15 +342,12 @@ def _read_portal_text(path: Path, key: str) -> Iterator[Article | ReadProblem]:
             int(match["minute"] or 0),
         )
     except ValueError as exc:
-        yield ReadProblem(
-            str(path), date_no, f"invalid date or time in date line: {exc}"
-        )
+        yield ReadProblem(str(path), date_no, f"invalid date or time in date line: {exc}")
         return
     views = int(re.sub(r"[.,]", "", match["views"])) if match["views"] else None
 
     yield Article(
-        id="txt-"
-        + hashlib.sha1(key.encode("utf-8"), usedforsecurity=False).hexdigest()[:16],
+        id="txt-" + hashlib.sha1(key.encode("utf-8"), usedforsecurity=False).hexdigest()[:16],
         title=title,
         body="\n".join(line for _, line in numbered[3:]),
         category=section,

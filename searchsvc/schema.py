@@ -2,9 +2,13 @@
 
 Each text part (title, sapo, body) is indexed three ways so that the search
 layer can weight them apart: pyvi words (the part's own name), syllables
-(``<part>_s``) and accent-folded syllables (``<part>_f``). All three keep
-positions (phrases, proximity) and character offsets into the stored text
-(pinpoint highlighting without re-running pyvi).
+(``<part>_s``) and accent-folded syllables (``<part>_f``).
+
+Only the folded field keeps positions (syllable numbers): they serve phrases
+and proximity for every query, accented or not. The character offsets of
+those syllables are stored once per document (``<part>_offsets``), not once
+per posting, so highlighting maps matched positions to characters without
+re-running pyvi, at a fraction of the size (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 from whoosh import fields
 
 from searchsvc.analysis import folded_analyzer, syllable_analyzer, word_analyzer
+from searchsvc.codec import CompactCodec, DeltaPositions, TermFrequency
 
 TEXT_PARTS = ("title", "sapo", "body")
 WORD, SYLLABLE, FOLDED = "", "_s", "_f"
@@ -21,6 +26,15 @@ UNITS = (WORD, SYLLABLE, FOLDED)
 def field_name(part: str, unit: str) -> str:
     """``field_name("body", FOLDED) == "body_f"``."""
     return part + unit
+
+
+def offsets_field(part: str) -> str:
+    return part + "_offsets"
+
+
+def codec() -> CompactCodec:
+    """The codec every writer must use (see codec.py)."""
+    return CompactCodec()
 
 
 def text_fields(units: tuple[str, ...] = UNITS) -> list[str]:
@@ -42,11 +56,12 @@ def build_schema() -> fields.Schema:
     }
     for part in TEXT_PARTS:
         for unit in UNITS:
-            spec[field_name(part, unit)] = fields.TEXT(
+            field = fields.TEXT(
                 analyzer=analyzers[unit],
                 # The word field stores the text; the others index the same text.
                 stored=(unit == WORD),
-                phrase=True,
-                chars=True,
             )
+            field.format = DeltaPositions() if unit == FOLDED else TermFrequency()
+            spec[field_name(part, unit)] = field
+        spec[offsets_field(part)] = fields.STORED()
     return fields.Schema(**spec)

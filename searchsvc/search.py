@@ -20,6 +20,7 @@ from whoosh import scoring, sorting
 from searchsvc import highlight
 from searchsvc.generations import CURRENT, Generation, IndexStore, IndexUnavailable
 from searchsvc.query import QueryError, build, parse
+from searchsvc.schema import TEXT_PARTS, offsets_field
 
 MAX_PER_PAGE = 50
 FACETS = ("category", "source", "year")
@@ -175,7 +176,8 @@ class SearchService:
             pq.filters.setdefault("source", []).append(request.source)
         opened = self.current()
         searcher = opened.searcher
-        query, mask = build(pq)
+        compiled = build(pq)
+        query, mask = compiled.query, compiled.mask
         if query is None:
             query = Q.Every() if (request.date_from or request.date_to) else Q.NullQuery
         date_filter = _date_filter(request.date_from, request.date_to)
@@ -194,12 +196,11 @@ class SearchService:
             mask=mask,
             sortedby=sortedby,
             groupedby=facets,
-            terms=True,
         )
         total = len(results)
         if request.page > 1 and (request.page - 1) * request.per_page >= total:
             raise QueryError(f"page {request.page} is beyond the results ({total} in all)")
-        hits = self._hits(searcher, results)
+        hits = self._hits(searcher, results, compiled.marks)
         return SearchResult(
             query=pq.text,
             total=total,
@@ -210,24 +211,23 @@ class SearchService:
             facets=_facets(results.results),
         )
 
-    def _hits(self, searcher, page) -> list[Hit]:
-        raw = list(page)
+    def _hits(self, searcher, page, marks: list[str]) -> list[Hit]:
+        raw = [(h.docnum, h.score, h.fields()) for h in page]
         if not raw:
             return []
-        docnums = [h.docnum for h in raw]
-        matched = {h.docnum: set(h.matched_terms()) if h.results.has_matched_terms() else set() for h in raw}
-        title_spans = highlight.load_spans(searcher, docnums, "title", matched)
-        sapo_spans = highlight.load_spans(searcher, docnums, "sapo", matched)
-        body_spans = highlight.load_spans(searcher, docnums, "body", matched)
+        docnums = [n for n, _, _ in raw]
+        spans = {}
+        for part in TEXT_PARTS:
+            texts = {n: stored.get(part, "") for n, _, stored in raw}
+            offsets = {n: stored.get(offsets_field(part), b"") for n, _, stored in raw}
+            spans[part] = highlight.load_spans(searcher, docnums, part, marks, texts, offsets)
         hits = []
-        for h in raw:
-            stored = h.fields()
-            n = h.docnum
+        for n, score, stored in raw:
             sapo, body = stored.get("sapo", ""), stored.get("body", "")
-            if body_spans[n] or not sapo_spans[n]:
-                snippet = highlight.snippet(body, body_spans[n])
+            if spans["body"][n] or not spans["sapo"][n]:
+                snippet = highlight.snippet(body, spans["body"][n])
             else:
-                snippet = highlight.snippet(sapo, sapo_spans[n])
+                snippet = highlight.snippet(sapo, spans["sapo"][n])
             hits.append(Hit(
                 id=stored["id"],
                 title=stored.get("title", ""),
@@ -236,8 +236,8 @@ class SearchService:
                 source=stored.get("source", ""),
                 published=stored.get("published"),
                 views=stored.get("views"),
-                score=float(h.score or 0.0),
-                title_html=highlight.format_whole(stored.get("title", ""), title_spans[n]),
+                score=float(score or 0.0),
+                title_html=highlight.format_whole(stored.get("title", ""), spans["title"][n]),
                 snippet_html=snippet,
             ))
         return hits

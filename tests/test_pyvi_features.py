@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from searchsvc import pyvi_features
 from searchsvc.pyvi_features import sent2features
 
 ViTokenizer = pytest.importorskip("pyvi.ViTokenizer").ViTokenizer
@@ -117,6 +118,23 @@ def test_shared_input_is_not_mutated() -> None:
     assert_same(tokens)  # any Sequence, not only lists
 
 
+def test_ngram_index_is_pyvi_dictionary() -> None:
+    """The nested lookup holds exactly pyvi's sets, nothing lost or added."""
+    bigrams, trigrams = pyvi_features._index()
+    assert {f"{a} {b}" for a, bs in bigrams.items() for b in bs} == ViTokenizer.bi_grams
+    rebuilt = {f"{a} {b} {c}" for a, bcs in trigrams.items() for b, cs in bcs.items() for c in cs}
+    assert rebuilt == ViTokenizer.tri_grams
+
+
+def test_token_cache_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pyvi_features, "_CACHE_MAX", 3)
+    monkeypatch.setattr(pyvi_features, "_token_cache", {})
+    tokens = _syllables("Học sinh học ở Thành phố Hồ Chí Minh, an toàn khu.")
+    for _ in range(3):  # cold, warm and cleared-midway caches
+        assert_same(tokens)
+        assert len(pyvi_features._token_cache) <= 3
+
+
 ODD = "İıIißẞΣσςΑαǅǄǆﬁſKΩ'’-.·\u0301\u0323\u0300 _0²٣Aaa"
 
 
@@ -157,6 +175,7 @@ def _seed_paragraphs() -> list[str]:
     return SEED.read_text(encoding="utf-8-sig").split("\n")
 
 
+@pytest.mark.corpus
 def test_seed_article() -> None:
     hits = 0
     for paragraph in _seed_paragraphs():
@@ -165,6 +184,7 @@ def test_seed_article() -> None:
     assert hits > 50
 
 
+@pytest.mark.corpus
 def test_seed_predict_labels() -> None:
     model = ViTokenizer.model
     paragraphs = [p for p in _seed_paragraphs() if p.strip()][:6]
@@ -188,6 +208,7 @@ def _corpus_bodies(limit: int) -> Iterator[str]:
             yield json.loads(line)["body"]
 
 
+@pytest.mark.corpus
 def test_corpus_first_200_articles() -> None:
     articles = paragraphs = tri_hits = 0
     for body in _corpus_bodies(200):
