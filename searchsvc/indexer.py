@@ -1,9 +1,10 @@
-"""Reindex: read sources, segment in parallel, write a new generation, switch to it.
+"""Reindex: read sources, analyse and write in parallel, publish a new generation.
 
-pyvi is the unavoidable cost, so it runs in a pool of worker processes while
-this process does the Whoosh writing; workers send back compact
-segmentations which prime the analyzers' cache, so each text is segmented
-once however many fields index it.
+This process reads, validates and de-duplicates articles and decides what
+changed (content hash); worker processes run pyvi and Whoosh's writing, one
+segment each (parallel.py). The result becomes a new generation that is
+switched to atomically (generations.py), so a failed run leaves the previous
+index serving.
 """
 
 from __future__ import annotations
@@ -13,17 +14,15 @@ import json
 import os
 import sys
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 from searchsvc import analysis
-from searchsvc.generations import IndexStore, now_iso
-from searchsvc.readers import Article, ReadProblem, read_sources
 from searchsvc.codec import pack_offsets
+from searchsvc.generations import IndexStore, now_iso
+from searchsvc.parallel import ParallelWriter
+from searchsvc.readers import Article, ReadProblem, read_sources
 from searchsvc.schema import FOLDED, SYLLABLE, TEXT_PARTS, WORD, build_schema, codec, field_name, offsets_field
 
 BATCH = 32
@@ -100,8 +99,8 @@ def validate(article: Article) -> str | None:
     return None
 
 
-def document(p: Prepared, segs: list[analysis.Segmentation]) -> dict:
-    """The Whoosh document; ``segs`` are the parts' segmentations, for the stored offsets."""
+def document(p: Prepared) -> dict:
+    """The Whoosh document: each text under its three fields, plus its syllable offsets."""
     a = p.article
     doc = {
         "id": a.id,
@@ -115,56 +114,16 @@ def document(p: Prepared, segs: list[analysis.Segmentation]) -> dict:
         doc["year"] = str(a.published.year)
     if a.views is not None:
         doc["views"] = a.views
-    for part, seg in zip(TEXT_PARTS, segs, strict=True):
+    for part in TEXT_PARTS:
         text = getattr(p, part)
         for unit in (WORD, SYLLABLE, FOLDED):
             doc[field_name(part, unit)] = text
-        doc[offsets_field(part)] = pack_offsets(seg.syllables)
+        doc[offsets_field(part)] = pack_offsets(analysis.syllable_spans(analysis.unify_tones(text)))
     return doc
 
 
-# --- parallel segmentation ------------------------------------------------------------
-
-
-def _warm() -> None:
-    analysis.segment_uncached("Khởi động")
-
-
-def _segment_batch(texts: list[tuple[str, str, str]]) -> list[list[analysis.Segmentation]]:
-    return [analysis.analyze(t) for t in texts]
-
-
-class Segmenter:
-    """Segments batches in ``jobs`` worker processes, keeping a bounded number in flight."""
-
-    def __init__(self, jobs: int) -> None:
-        self.jobs = max(1, jobs)
-        self._pool: ProcessPoolExecutor | None = None
-
-    def __enter__(self) -> Segmenter:
-        if self.jobs > 1:
-            analysis._pyvi()  # import once before forking: workers share the loaded model
-            self._pool = ProcessPoolExecutor(self.jobs, mp_context=get_context("fork"), initializer=_warm)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def run(self, batches: Iterable[list[Prepared]]) -> Iterator[tuple[list[Prepared], list]]:
-        if self._pool is None:
-            for batch in batches:
-                yield batch, _segment_batch([(p.title, p.sapo, p.body) for p in batch])
-            return
-        pending: deque[tuple[list[Prepared], Future]] = deque()
-        for batch in batches:
-            pending.append((batch, self._pool.submit(_segment_batch, [(p.title, p.sapo, p.body) for p in batch])))
-            if len(pending) >= 3 * self.jobs:
-                done, fut = pending.popleft()
-                yield done, fut.result()
-        while pending:
-            done, fut = pending.popleft()
-            yield done, fut.result()
+def documents(batch: list[Prepared]) -> list[dict]:
+    return [document(p) for p in batch]
 
 
 # --- the reindex -----------------------------------------------------------------------------
@@ -277,20 +236,24 @@ def reindex(
             else:
                 ix = whoosh_index.create_in(str(gen.path), build_schema())
                 existing = {}
-            _write(ix, paths, existing, incremental, delete_missing, jobs, summary,
-                   Progress(count_records(paths) if progress else None, progress, echo), echo)
+            changed = _write(ix, paths, existing, incremental, delete_missing, jobs, summary,
+                             Progress(count_records(paths) if progress else None, progress, echo), echo)
             with ix.reader() as reader:
                 summary.documents = reader.doc_count()
             ix.close()
-            summary.generation = gen.name
             summary.seconds = time.monotonic() - start
-            store.publish(gen, {
-                "generation": gen.number,
-                "built_at": now_iso(),
-                "mode": "incremental" if incremental else "full",
-                "sources": [str(p) for p in paths],
-                **summary.as_dict(),
-            })
+            if changed:
+                summary.generation = gen.name
+                store.publish(gen, {
+                    "generation": gen.number,
+                    "built_at": now_iso(),
+                    "mode": "incremental" if incremental else "full",
+                    "sources": [str(p) for p in paths],
+                    **summary.as_dict(),
+                })
+            else:
+                store.discard(gen)
+                summary.generation = current.name
         except BaseException:
             store.discard(gen)
             raise
@@ -338,39 +301,66 @@ def _batches(items: Iterable[Prepared], size: int) -> Iterator[list[Prepared]]:
         yield batch
 
 
-def _write(ix, paths, existing, incremental, delete_missing, jobs, summary, progress, echo) -> None:
+def _write(ix, paths, existing, incremental, delete_missing, jobs, summary, progress, echo) -> bool:
+    """Write the changes; False when there were none (an incremental run then publishes nothing)."""
     seen: set[str] = set()
-
-    def changed() -> Iterator[Prepared]:
-        for p in _articles(paths, summary, echo):
-            seen.add(p.article.id)
-            if existing.get(p.article.id) == p.digest:
-                summary.unchanged += 1
-                progress.update(1)
-                continue
-            yield p
-
-    writer = ix.writer(limitmb=WRITER_LIMIT_MB, compound=False, codec=codec())
+    kwargs = {"limitmb": WRITER_LIMIT_MB, "compound": False, "codec": codec()}
+    if jobs > 1:
+        analysis.load_model()  # once, before the fork: workers share the loaded model
+        writer = ParallelWriter(ix, jobs, documents, kwargs, on_progress=progress.update)
+    else:
+        writer = _SerialWriter(ix.writer(**kwargs), progress.update)
     try:
-        with Segmenter(jobs) as segmenter:
-            for batch, segs in segmenter.run(_batches(changed(), BATCH)):
-                for p, seg in zip(batch, segs):
-                    for text, s in zip((p.title, p.sapo, p.body), seg):
-                        analysis.prime(text, s)
-                    if p.article.id in existing:
-                        writer.update_document(**document(p, seg))
-                        summary.updated += 1
-                    else:
-                        writer.add_document(**document(p, seg))
-                        summary.added += 1
-                progress.update(len(batch))
+        for batch in _batches(_articles(paths, summary, echo), BATCH):
+            todo = []
+            for p in batch:
+                doc_id = p.article.id
+                seen.add(doc_id)
+                if doc_id not in existing:
+                    summary.added += 1
+                elif existing[doc_id] == p.digest:
+                    summary.unchanged += 1
+                    continue
+                else:
+                    writer.delete_by_term("id", doc_id)
+                    summary.updated += 1
+                todo.append(p)
+            progress.update(len(batch) - len(todo))
+            if todo:
+                writer.add(todo)
         if incremental and delete_missing:
             for doc_id in sorted(set(existing) - seen):
                 writer.delete_by_term("id", doc_id)
                 summary.deleted += 1
-        writer.commit(optimize=not incremental)
+        if not (summary.added or summary.updated or summary.deleted) and incremental:
+            writer.cancel()
+            return False
+        writer.commit(merge=incremental)
+        return True
     except BaseException:
         writer.cancel()
         raise
     finally:
         progress.close()
+
+
+class _SerialWriter:
+    """The same interface as ParallelWriter, in this process (``--jobs 1``, small inputs)."""
+
+    def __init__(self, writer, on_progress) -> None:
+        self.writer = writer
+        self.on_progress = on_progress
+
+    def add(self, batch: list[Prepared]) -> None:
+        for doc in documents(batch):
+            self.writer.add_document(**doc)
+        self.on_progress(len(batch))
+
+    def delete_by_term(self, fieldname: str, text: str) -> None:
+        self.writer.delete_by_term(fieldname, text)
+
+    def commit(self, merge: bool) -> None:
+        self.writer.commit(merge=merge)
+
+    def cancel(self) -> None:
+        self.writer.cancel()

@@ -17,23 +17,41 @@ Looking up lowered tokens one by one is equivalent to pyvi's
 ``str.lower`` (Greek final sigma) stops its context scan at a character that
 is neither cased nor case-ignorable; the space is one, exactly like a string
 edge. The tests check this on odd characters (``İ``, ``ß``, ``Σ``, ``ǅ``, ...).
+
+``tag`` goes one step further and skips the dicts: once features are fast,
+most of ``ViTokenizer.model.predict`` is pycrfsuite turning each dict into
+crfsuite attributes (type checks, ``key + ":" + value``, UTF-8 encoding, zero
+weights). ``tag`` hands the tagger, per position, a tuple of ready-made UTF-8
+attribute names, each meaning weight 1, in pyvi's key order with the False
+features left out. That is the same crfsuite input up to terms that add
+exactly nothing, so the scores, and hence the labels, are the same; see
+``_items``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache
+from typing import TYPE_CHECKING
 
-__all__ = ["sent2features"]
+if TYPE_CHECKING:
+    import pycrfsuite
+
+__all__ = ["sent2features", "tag"]
 
 _NO_SET: frozenset[str] = frozenset()
 _NO_DICT: dict[str, frozenset[str]] = {}
 _CACHE_MAX = 50_000
+_ITEM_CACHE_MAX = 20_000  # entries are ~1 KB (tuples of bytes), so a smaller bound
 
 # token -> (lower, isupper, istitle, isdigit, bigram followers, trigram tails).
 # Syllables repeat a lot (a few thousand cover most text), so each distinct
 # token is analysed once; the shared lower-case string also keeps its hash.
 _token_cache: dict[str, tuple] = {}
+
+# token -> (lower, bigram followers, trigram tails, own attributes,
+# attributes as left neighbour x4, as right neighbour x4); see _analyse_items.
+_item_cache: dict[str, tuple] = {}
 
 
 @cache
@@ -63,11 +81,11 @@ def _index() -> tuple[dict[str, set[str]], dict[str, dict[str, set[str]]]]:
     return bigrams, trigrams
 
 
-def _analyse(token: str) -> tuple:
-    """Everything the features need from one token, computed once and cached."""
+def _properties(token: str) -> tuple:
+    """(lower, isupper, istitle, isdigit, bigram followers, trigram tails)."""
     bigrams, trigrams = _index()
     low = token.lower()
-    info = (
+    return (
         low,
         token.isupper(),
         token.istitle(),
@@ -75,6 +93,11 @@ def _analyse(token: str) -> tuple:
         bigrams.get(low, _NO_SET),
         trigrams.get(low, _NO_DICT),
     )
+
+
+def _analyse(token: str) -> tuple:
+    """Everything the features need from one token, computed once and cached."""
+    info = _properties(token)
     if len(_token_cache) >= _CACHE_MAX:
         _token_cache.clear()  # crude bound; refilling is cheap
     _token_cache[token] = info
@@ -161,3 +184,103 @@ def sent2features(tokens: Sequence[str]) -> list[dict]:
         )
     ]
     return [edge(0), edge(1), *interior, edge(n - 2), edge(n - 1)]
+
+
+# --- tagging without dicts ----------------------------------------------------
+
+# Tails appended to a neighbour's attributes, indexed by 2 * bigram + trigram
+# (bools): pyvi's "-1:word.bi_gram()" / "-2:word.tri_gram()" (left neighbour)
+# and "+1:word.bi_gram()" / "+2:word.tri_gram()" (right neighbour), in pyvi's
+# order, left out when False.
+_LEFT_TAILS = ((), (b"-2:word.tri_gram()",), (b"-1:word.bi_gram()",), (b"-1:word.bi_gram()", b"-2:word.tri_gram()"))
+_RIGHT_TAILS = ((), (b"+2:word.tri_gram()",), (b"+1:word.bi_gram()",), (b"+1:word.bi_gram()", b"+2:word.tri_gram()"))
+
+
+def _analyse_items(token: str) -> tuple:
+    """One token's crfsuite attribute names in each role, built once and cached.
+
+    The names are the UTF-8 bytes pycrfsuite would make from pyvi's dict
+    (``key`` for a True or 1.0 value, ``key:value`` for a string; UTF-8 of a
+    concatenation is the concatenation of the UTF-8s). A lone surrogate
+    raises UnicodeEncodeError here; pyvi fails on it too, in pycrfsuite, as
+    a SystemError caused by the same UnicodeEncodeError.
+    """
+    low, up, title, digit, bi_next, tri_next = _token_cache.get(token) or _properties(token)
+    name = low.encode("utf-8")
+    own = (b"bias", b"word.lower():" + name)
+    own += (b"word.isupper()",) * up + (b"word.istitle()",) * title + (b"word.isdigit()",) * digit
+    left = (b"-1:word.lower():" + name,) + (b"-1:word.istitle()",) * title + (b"-1:word.isupper()",) * up
+    right = (b"+1:word.lower():" + name,) + (b"+1:word.istitle()",) * title + (b"+1:word.isupper()",) * up
+    info = (
+        low,
+        bi_next,
+        tri_next,
+        own,
+        tuple(left + t for t in _LEFT_TAILS),
+        tuple(right + t for t in _RIGHT_TAILS),
+    )
+    if len(_item_cache) >= _ITEM_CACHE_MAX:
+        _item_cache.clear()
+    _item_cache[token] = info
+    return info
+
+
+def _items(tokens: Sequence[str]) -> list[tuple[bytes, ...]]:
+    """crfsuite items scoring exactly like ``ViTokenizer.sent2features(tokens, False)``.
+
+    pycrfsuite turns a dict item into attributes in key order: a string value
+    ``v`` of key ``k`` becomes attribute ``k:v`` with weight 1.0, a bool or
+    number becomes ``k`` with weight ``float(value)``; a plain sequence of
+    names gives each weight 1.0. crfsuite adds ``weight * value`` to the state
+    scores attribute by attribute in that order (unknown names are dropped).
+    So this item, pyvi's names in pyvi's order minus the False ones, performs
+    the same additions except terms ``w * 0.0 = ±0.0``, which change no sum
+    (at most the sign of an exact zero, which nothing downstream can see).
+    Non-empty ``tokens`` only.
+    """
+    get = _item_cache.get
+    low, bi_next, tri_next, own, lefts, rights = zip(*[get(t) or _analyse_items(t) for t in tokens], strict=True)
+    if len(own) == 1:
+        return [own[0]]
+    # n-gram lookups as in sent2features: bi[k] for pair (k, k+1), tri[k] for
+    # (k, k+1, k+2); the shifted zips are meant to stop at the shortest input.
+    low1 = low[1:]
+    bi = [b in nexts for nexts, b in zip(bi_next, low1, strict=False)]
+    tri = [
+        c in tails.get(b, _NO_SET) if tails else False
+        for tails, b, c in zip(tri_next, low1, low[2:], strict=False)
+    ]
+    # left[k]: "-1/-2" attributes of position k+1 (its left neighbour is k);
+    # right[k]: "+1/+2" attributes of position k (its right neighbour is k+1).
+    left = [v[2 * b + t] for v, b, t in zip(lefts, bi, [False, *tri], strict=False)]
+    right = [v[2 * b + t] for v, b, t in zip(rights[1:], bi, [*tri, False], strict=True)]
+    return [
+        own[0] + right[0],
+        *[o + l + r for o, l, r in zip(own[1:], left, right[1:], strict=False)],
+        own[-1] + left[-1],
+    ]
+
+
+def _tagger() -> pycrfsuite.Tagger:
+    """pyvi's own opened pycrfsuite tagger (sklearn_crfsuite opens it on first use).
+
+    Sharing pyvi's object means a tagger opened before ``fork`` is inherited:
+    crfsuite reads the whole model into memory when it opens it and keeps no
+    file open, and each process then tags with its own copy. A child that
+    opens it first reads pyvi's temporary model file, exactly as pyvi's
+    ``predict`` would there.
+    """
+    from pyvi.ViTokenizer import ViTokenizer
+
+    return ViTokenizer.model.tagger_
+
+
+def tag(sentences: Sequence[Sequence[str]]) -> list[list[str]]:
+    """Labels (B_W / I_W) for each sentence of syllables: same result as
+    ViTokenizer.model.predict([ViTokenizer.sent2features(s, False) for s in sentences]), faster.
+
+    Not thread-safe, like pyvi's predict: crfsuite's tagger holds the current
+    sentence between its ``set`` and ``viterbi`` steps.
+    """
+    run = _tagger().tag
+    return [run(_items(tokens)) if len(tokens) else [] for tokens in sentences]

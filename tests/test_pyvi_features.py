@@ -1,8 +1,11 @@
-"""searchsvc.pyvi_features must give exactly pyvi 0.1.1's CRF features.
+"""searchsvc.pyvi_features must give exactly pyvi 0.1.1's CRF features and labels.
 
 Exactness is the whole contract: the CRF model was trained on pyvi's
 features, so any difference (a value, a type such as 1 for True, or even
 the key order, which sets crfsuite's summation order) could change labels.
+``tag`` skips the dicts, so it is checked twice: its crfsuite input must be
+pyvi's minus zero-weight attributes, in the same order, and its labels must
+be pyvi's predicted labels.
 """
 
 from __future__ import annotations
@@ -10,20 +13,25 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import multiprocessing
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
 from searchsvc import pyvi_features
-from searchsvc.pyvi_features import sent2features
+from searchsvc.pyvi_features import sent2features, tag
 
 ViTokenizer = pytest.importorskip("pyvi.ViTokenizer").ViTokenizer
 
 SHARED = Path(__file__).parents[2] / "shared"
 SEED = SHARED / "seeds" / "000_40c29efcdb949413.txt"
 CORPUS = SHARED / "corpus" / "vntc.jsonl.gz"
+VNDS = SHARED / "corpus" / "vnds.jsonl.gz"
 
 
 def _signature(features: list[dict]) -> list[list[tuple[str, type, object]]]:
@@ -77,6 +85,8 @@ TRICKY: list[list[str]] = [
     ["\u0301", "a\u0301", "A\u0301", "e\u0323\u0302"],  # NFD: combining marks
     ["hà nội", "Hà Nội", "x", "học sinh"],  # tokens containing spaces
     ["https://vnexpress.net/a", "ai@vnexpress.net", "x_y", "😀", "\u200b"],
+    # crfsuite names: "k:v" joins, C strings end at NUL, the model knows "\n"
+    [":", "a:b", "::", "Hà:", "\n", "\t", "a\x00", "\x00", "Hà\x00Nội", "x"],
     # words.txt has mixed-case entries, which pyvi's lowered lookup never hits
     ["sao", "Mộc", "tia", "X", "giờ", "G", "Thượng", "Đế"],
     *[[w.title() for w in g.split(" ")] for g in _BIGRAMS],
@@ -200,10 +210,10 @@ def test_seed_predict_labels() -> None:
 # --- (c) the corpus ------------------------------------------------------------
 
 
-def _corpus_bodies(limit: int) -> Iterator[str]:
-    if not CORPUS.exists():
-        pytest.skip(f"{CORPUS} not found (../shared is absent)")
-    with gzip.open(CORPUS, "rt", encoding="utf-8") as lines:
+def _corpus_bodies(limit: int, path: Path = CORPUS) -> Iterator[str]:
+    if not path.exists():
+        pytest.skip(f"{path} not found (../shared is absent)")
+    with gzip.open(path, "rt", encoding="utf-8") as lines:
         for line in itertools.islice(lines, limit):
             yield json.loads(line)["body"]
 
@@ -220,3 +230,192 @@ def test_corpus_first_200_articles() -> None:
     assert articles == 200
     assert paragraphs > 200
     assert tri_hits > 0
+
+
+# --- (d) tag: crfsuite input and labels ----------------------------------------
+
+
+def pyvi_labels(sentences: Sequence[Sequence[str]]) -> list[list[str]]:
+    """The reference: pyvi's features through sklearn_crfsuite's predict."""
+    features = [ViTokenizer.sent2features(list(s), False) for s in sentences]
+    return [list(labels) for labels in ViTokenizer.model.predict(features)]
+
+
+def assert_same_items(tokens: Sequence[str]) -> None:
+    """Our crfsuite input is pyvi's with the zero-weight attributes left out.
+
+    pycrfsuite's own ItemSequence shows what crfsuite receives: attribute
+    names with weights, in order. The counts guard against duplicate names,
+    which ``items()`` (a dict per position) would merge.
+    """
+    from pycrfsuite import ItemSequence
+
+    features = ViTokenizer.sent2features(list(tokens), False)
+    ours = pyvi_features._items(tokens) if tokens else []
+    assert [len(item) for item in ours] == [sum(v is not False for v in f.values()) for f in features], tokens
+    ref = [[(k, v) for k, v in item.items() if v != 0.0] for item in ItemSequence(features).items()]
+    assert [list(item.items()) for item in ItemSequence(ours).items()] == ref, tokens
+
+
+def assert_same_tags(sentences: Sequence[Sequence[str]]) -> list[list[str]]:
+    ours = tag(sentences)
+    assert ours == pyvi_labels(sentences)
+    assert all(type(labels) is list for labels in ours)
+    return ours
+
+
+@pytest.mark.parametrize("tokens", TRICKY, ids=_id)
+def test_tag_tricky_tokens(tokens: list[str]) -> None:
+    assert_same_items(tokens)
+    assert_same_tags([tokens])
+
+
+def test_tag_batch() -> None:
+    labels = assert_same_tags(TRICKY)
+    assert len(labels) == len(TRICKY)
+    assert any("I_W" in x for x in labels) and any("B_W" in x for x in labels)
+
+
+def test_tag_every_prefix_length() -> None:
+    tokens = _syllables("Ban Chấp Hành học sinh ở Thành phố Hồ Chí Minh, an toàn khu 12 ΟΔΟΣ.")
+    prefixes = [tokens[:n] for n in range(len(tokens) + 1)]
+    for prefix in prefixes:
+        assert_same_items(prefix)
+    assert_same_tags(prefixes)
+    assert_same_tags([tuple(p) for p in prefixes])  # any Sequence
+
+
+def test_tag_empty_input() -> None:
+    assert tag([]) == [] == pyvi_labels([])
+    assert tag([[]]) == [[]] == pyvi_labels([[]])
+    assert_same_tags([[], ("Hà", "Nội"), [], ["Hà"], []])
+
+
+def test_tag_ngram_attributes_fire() -> None:
+    items = pyvi_features._items(["Ban", "Chấp", "Hành", "học", "sinh", "."])
+    assert b"+2:word.tri_gram()" in items[0]
+    assert b"-2:word.tri_gram()" in items[2]
+    assert b"+1:word.bi_gram()" in items[3]
+    assert b"-1:word.bi_gram()" in items[4]
+    assert b"-1:word.bi_gram()" not in items[3]
+
+
+def test_tag_lone_surrogate_fails_like_pyvi() -> None:
+    """Neither can encode it; pycrfsuite's to_item reports that as a SystemError."""
+    with pytest.raises(SystemError) as pyvi_error:
+        pyvi_labels([["a", "\ud800"]])
+    assert isinstance(pyvi_error.value.__cause__, UnicodeEncodeError)
+    with pytest.raises(UnicodeEncodeError):
+        tag([["a", "\ud800"]])
+    assert_same_tags([["a", "b"]])  # nothing left half-done
+
+
+def test_item_cache_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pyvi_features, "_ITEM_CACHE_MAX", 3)
+    monkeypatch.setattr(pyvi_features, "_item_cache", {})
+    monkeypatch.setattr(pyvi_features, "_token_cache", {})
+    tokens = _syllables("Học sinh học ở Thành phố Hồ Chí Minh, an toàn khu.")
+    for _ in range(3):  # cold, warm and cleared-midway caches
+        assert_same_items(tokens)
+        assert_same_tags([tokens, tokens[3:]])
+        assert len(pyvi_features._item_cache) <= 3
+    assert pyvi_features._token_cache == {}  # tag alone does not fill the features' cache
+
+
+def test_tag_random_tokens() -> None:
+    rng = random.Random(11)
+    syllables = sorted({s for g in _BIGRAMS + _TRIGRAMS for s in g.split(" ")})
+    batch = []
+    for _ in range(300):
+        tokens = []
+        for _ in range(rng.randint(0, 12)):
+            if rng.random() < 0.7:
+                s = rng.choice(syllables)
+                tokens.append(rng.choice([s, s.title(), s.upper()]))
+            else:
+                tokens.append("".join(rng.choices(ODD + ":\n", k=rng.randint(0, 3))))
+        assert_same_items(tokens)
+        batch.append(tokens)
+    assert_same_tags(batch)
+
+
+_FORK_TEXT = [
+    "Học sinh học ở Thành phố Hồ Chí Minh, an toàn khu.",
+    "Ban Chấp Hành Trung ương Đảng họp tại Hà Nội ngày 31/3/2021.",
+    "",
+    "UBND TP. HCM công bố 1.000 ca ΟΔΟΣ İstanbul.",
+]
+
+
+def _tag_in_child(sentences: list[list[str]]) -> tuple[int, int, list[list[str]]]:
+    return os.getpid(), id(pyvi_features._tagger()), tag(sentences)
+
+
+def test_tag_in_forked_workers() -> None:
+    """Workers forked after the tagger is open use the inherited tagger and agree."""
+    sents = [_syllables(p) for p in _FORK_TEXT] * 5
+    expected = tag(sents)
+    parent_tagger = id(pyvi_features._tagger())
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        results = pool.map(_tag_in_child, [sents[i::4] for i in range(4)])
+    assert {pid for pid, _, _ in results} - {os.getpid()}
+    assert {tagger for _, tagger, _ in results} == {parent_tagger}
+    assert [labels for _, _, labels in results] == [expected[i::4] for i in range(4)]
+    assert tag(sents) == expected  # the parent's tagger is unaffected
+
+
+_FRESH_FORK = """
+import json, multiprocessing, sys
+from pyvi.ViTokenizer import ViTokenizer
+from searchsvc.pyvi_features import tag
+sents = json.loads(sys.argv[1])
+assert ViTokenizer.model._tagger is None  # imported before fork, as the indexer does, not opened
+with multiprocessing.get_context("fork").Pool(2) as pool:
+    children = pool.map(tag, [sents[i::2] for i in range(2)])
+print(json.dumps([children, tag(sents)]))
+"""
+
+
+def test_tag_in_workers_forked_before_first_use() -> None:
+    """Each worker opens the tagger itself when the parent has not; all agree."""
+    sents = [_syllables(p) for p in _FORK_TEXT]
+    out = subprocess.run(
+        [sys.executable, "-c", _FRESH_FORK, json.dumps(sents)],
+        capture_output=True, text=True, timeout=120, check=True,
+    )
+    children, parent = json.loads(out.stdout)
+    expected = pyvi_labels(sents)
+    assert children == [expected[i::2] for i in range(2)]
+    assert parent == expected
+
+
+@pytest.mark.corpus
+def test_seed_tag() -> None:
+    sents = [_syllables(p) for p in _seed_paragraphs()]
+    for tokens in sents:
+        assert_same_items(tokens)
+    labels = assert_same_tags(sents)
+    assert sum(x.count("I_W") for x in labels) > 100
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize(("path", "limit"), [(CORPUS, 1000), (VNDS, 500)], ids=["vntc-1000", "vnds-500"])
+def test_corpus_tag(path: Path, limit: int) -> None:
+    """Every paragraph (body split on "\\n", empty ones too), one batch per article.
+
+    The crfsuite input itself is compared on the first 200 articles only: it
+    costs more than the labels (all articles: ~30 s instead of ~15 s).
+    """
+    articles = paragraphs = inside = 0
+    for body in _corpus_bodies(limit, path):
+        sents = [_syllables(p) for p in body.split("\n")]
+        if articles < 200:
+            for tokens in sents:
+                assert_same_items(tokens)
+        labels = assert_same_tags(sents)
+        articles += 1
+        paragraphs += len(sents)
+        inside += sum(x.count("I_W") for x in labels)
+    assert articles == limit
+    assert paragraphs >= limit
+    assert inside > 10 * limit

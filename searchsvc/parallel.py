@@ -1,0 +1,138 @@
+"""Whoosh writing in worker processes, one new segment each.
+
+pyvi and Whoosh's posting encoding are both pure Python, so one process can
+use one core. Each worker owns a SegmentWriter for a share of the articles
+(like Whoosh's own MpWriter with ``multisegment=True``), while this process
+reads sources, deletes replaced articles and writes the table of contents.
+Unlike MpWriter, a worker that fails reports its traceback and the whole
+write is cancelled, instead of its segment silently going missing.
+"""
+
+from __future__ import annotations
+
+import queue
+import traceback
+from collections.abc import Callable, Sequence
+from multiprocessing import get_context
+from typing import Any
+
+from whoosh.writing import SegmentWriter
+
+_POLL = 0.5
+
+
+class WorkerFailed(RuntimeError):
+    """A writer process died or raised; nothing it wrote is kept."""
+
+
+def _work(storage, indexname: str, kwargs: dict, make_docs: Callable, inbox, results) -> None:
+    try:
+        ix = storage.open_index(indexname)
+        writer = SegmentWriter(ix, _lk=False, **kwargs)
+        while (batch := inbox.get()) is not None:
+            for doc in make_docs(batch):
+                writer.add_document(**doc)
+            results.put(("progress", len(batch)))
+        if writer._added:
+            results.put(("segment", writer._finalize_segment()))
+        else:
+            # Not cancel(): that would remove the temporary folder the other writers share.
+            writer._close_segment()
+            results.put(("segment", None))
+    except BaseException:
+        results.put(("error", traceback.format_exc()))
+
+
+class ParallelWriter:
+    """Add batches through ``jobs`` worker processes; delete and commit here.
+
+    ``make_docs`` runs in the workers and turns a batch into Whoosh documents,
+    so the expensive analysis happens there too.
+    """
+
+    def __init__(
+        self,
+        ix,
+        jobs: int,
+        make_docs: Callable[[Sequence[Any]], list[dict]],
+        writer_kwargs: dict,
+        on_progress: Callable[[int], None] = lambda n: None,
+    ) -> None:
+        self.parent = ix.writer(**writer_kwargs)
+        self.on_progress = on_progress
+        ctx = get_context("fork")
+        self.results = ctx.Queue()
+        self.workers = []
+        for _ in range(jobs):
+            inbox = ctx.Queue(maxsize=2)
+            proc = ctx.Process(
+                target=_work,
+                args=(ix.storage, ix.indexname, writer_kwargs, make_docs, inbox, self.results),
+                daemon=True,
+            )
+            proc.start()
+            self.workers.append((proc, inbox))
+        self._turn = 0
+        self.segments: list = []
+        self._finished = 0
+
+    def _drain(self, block: bool) -> None:
+        while True:
+            try:
+                kind, value = self.results.get(timeout=_POLL) if block else self.results.get_nowait()
+            except queue.Empty:
+                if block:
+                    self._check_alive()
+                    continue
+                return
+            if kind == "progress":
+                self.on_progress(value)
+            elif kind == "segment":
+                self._finished += 1
+                if value is not None:
+                    self.segments.append(value)
+                if block:
+                    return
+            else:
+                raise WorkerFailed(f"an index writer process failed:\n{value}")
+
+    def _check_alive(self) -> None:
+        for proc, _ in self.workers:
+            if not proc.is_alive() and proc.exitcode not in (0, None):
+                raise WorkerFailed(f"an index writer process died (exit code {proc.exitcode})")
+
+    def add(self, batch: Sequence[Any]) -> None:
+        proc, inbox = self.workers[self._turn]
+        self._turn = (self._turn + 1) % len(self.workers)
+        while True:
+            try:
+                inbox.put(batch, timeout=_POLL)
+                break
+            except queue.Full:
+                self._drain(block=False)
+                self._check_alive()
+        self._drain(block=False)
+
+    def delete_by_term(self, fieldname: str, text: str) -> None:
+        self.parent.delete_by_term(fieldname, text)
+
+    def commit(self, merge: bool = True) -> None:
+        """Wait for every worker's segment, then publish all of them in one table of contents."""
+        for _, inbox in self.workers:
+            inbox.put(None)
+        while self._finished < len(self.workers):
+            self._drain(block=True)
+        for proc, _ in self.workers:
+            proc.join()
+        parent = self.parent
+        final = parent._merge_segments(None, False, merge)
+        parent._close_segment()
+        parent._commit_toc(final + self.segments)
+        parent._finish()
+
+    def cancel(self) -> None:
+        for proc, _ in self.workers:
+            if proc.is_alive():
+                proc.kill()
+            proc.join()
+        self.parent.cancel()
