@@ -122,7 +122,9 @@ def score(fragment: Fragment, text: str) -> tuple[int, int]:
     return (len(words), len(fragment.spans))
 
 
-def best(text: str, spans: list[tuple[int, int]], top: int = TOP_FRAGMENTS, size: int = FRAGMENT_CHARS) -> list[Fragment]:
+def best(
+    text: str, spans: list[tuple[int, int]], top: int = TOP_FRAGMENTS, size: int = FRAGMENT_CHARS
+) -> list[Fragment]:
     frags = fragments(text, spans, size)
     chosen = sorted(frags, key=lambda f: score(f, text), reverse=True)[:top]
     return sorted(chosen, key=lambda f: f.start)

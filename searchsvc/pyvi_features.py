@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pycrfsuite
 
-__all__ = ["sent2features", "tag"]
+__all__ = ["sent2features", "tag", "warm"]
 
 _NO_SET: frozenset[str] = frozenset()
 _NO_DICT: dict[str, frozenset[str]] = {}
@@ -262,17 +262,30 @@ def _items(tokens: Sequence[str]) -> list[tuple[bytes, ...]]:
 
 
 def _tagger() -> pycrfsuite.Tagger:
-    """pyvi's own opened pycrfsuite tagger (sklearn_crfsuite opens it on first use).
+    """pyvi's own pycrfsuite tagger, opened (sklearn_crfsuite opens it on first use).
 
     Sharing pyvi's object means a tagger opened before ``fork`` is inherited:
     crfsuite reads the whole model into memory when it opens it and keeps no
-    file open, and each process then tags with its own copy. A child that
-    opens it first reads pyvi's temporary model file, exactly as pyvi's
-    ``predict`` would there.
+    file open, so each process tags with its own copy. A process that opens
+    it first reads pyvi's temporary model file instead, as pyvi's ``predict``
+    would; see ``warm`` for why that can fail after a fork.
     """
     from pyvi.ViTokenizer import ViTokenizer
 
     return ViTokenizer.model.tagger_
+
+
+def warm() -> None:
+    """Load pyvi, its n-gram index and its opened tagger now, e.g. before forking workers.
+
+    Workers forked afterwards inherit all of it. Without this, each worker
+    opens pyvi's temporary model file itself, and that file is gone as soon
+    as any process holding pyvi's unpickled model has exited through normal
+    interpreter shutdown (sklearn_crfsuite's ``FileResource.__del__`` deletes
+    it), a forked child included; later openers then fail.
+    """
+    _index()
+    _tagger()
 
 
 def tag(sentences: Sequence[Sequence[str]]) -> list[list[str]]:

@@ -29,7 +29,9 @@ UNIT_WEIGHTS = {WORD: 1.0, SYLLABLE: 0.35, FOLDED: 0.25}
 PHRASE_WEIGHT = 1.0
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_TOKEN = re.compile(r'(?P<neg>-)?(?:(?P<field>title|category|source):)?(?:"(?P<phrase>[^"]*)"|(?P<word>[^\s"]+))|(?P<stray>")')
+_TOKEN = re.compile(
+    r'(?P<neg>-)?(?:(?P<field>title|category|source):)?(?:"(?P<phrase>[^"]*)"|(?P<word>[^\s"]+))|(?P<stray>")'
+)
 FILTER_FIELDS = ("category", "source")
 
 

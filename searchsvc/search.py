@@ -252,7 +252,9 @@ def _date_filter(date_from: date | None, date_to: date | None) -> Q.Query | None
     if not date_from and not date_to:
         return None
     start = datetime.combine(date_from, datetime.min.time()) if date_from else None
-    end = datetime.combine(date_to + timedelta(days=1), datetime.min.time()) - timedelta(microseconds=1) if date_to else None
+    end = None
+    if date_to:
+        end = datetime.combine(date_to + timedelta(days=1), datetime.min.time()) - timedelta(microseconds=1)
     return Q.DateRange("published", start, end)
 
 

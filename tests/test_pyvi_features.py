@@ -365,28 +365,44 @@ def test_tag_in_forked_workers() -> None:
 
 
 _FRESH_FORK = """
-import json, multiprocessing, sys
+import json, multiprocessing, os, sys
 from pyvi.ViTokenizer import ViTokenizer
-from searchsvc.pyvi_features import tag
+from searchsvc import pyvi_features
 sents = json.loads(sys.argv[1])
-assert ViTokenizer.model._tagger is None  # imported before fork, as the indexer does, not opened
-with multiprocessing.get_context("fork").Pool(2) as pool:
-    children = pool.map(tag, [sents[i::2] for i in range(2)])
-print(json.dumps([children, tag(sents)]))
+fork = multiprocessing.get_context("fork")
+
+# 1. pyvi imported before fork (as the indexer does) but the tagger not opened.
+assert ViTokenizer.model._tagger is None
+with fork.Pool(2) as pool:
+    lazy = pool.map(pyvi_features.tag, [sents[i::2] for i in range(2)])
+assert ViTokenizer.model._tagger is None
+
+# 2. warm() first; then a child that exits normally deletes pyvi's model file
+# (sklearn_crfsuite's FileResource.__del__), and the inherited tagger still works.
+pyvi_features.warm()
+pid = os.fork()
+if pid == 0:
+    sys.exit(0)
+os.waitpid(pid, 0)
+file_gone = not os.path.exists(ViTokenizer.model.modelfile.name)
+with fork.Pool(2) as pool:
+    warmed = pool.map(pyvi_features.tag, [sents[i::2] for i in range(2)])
+print(json.dumps([lazy, warmed, pyvi_features.tag(sents), file_gone]))
 """
 
 
-def test_tag_in_workers_forked_before_first_use() -> None:
-    """Each worker opens the tagger itself when the parent has not; all agree."""
+def test_tag_in_workers_forked_before_and_after_warm() -> None:
+    """In a fresh interpreter, so that pyvi's model file may be deleted."""
     sents = [_syllables(p) for p in _FORK_TEXT]
     out = subprocess.run(
         [sys.executable, "-c", _FRESH_FORK, json.dumps(sents)],
-        capture_output=True, text=True, timeout=120, check=True,
+        capture_output=True, text=True, timeout=120, check=True, cwd=Path(__file__).parents[1],
     )
-    children, parent = json.loads(out.stdout)
+    lazy, warmed, parent, file_gone = json.loads(out.stdout)
     expected = pyvi_labels(sents)
-    assert children == [expected[i::2] for i in range(2)]
+    assert lazy == warmed == [expected[i::2] for i in range(2)]
     assert parent == expected
+    assert file_gone  # the hazard warm() guards against is real
 
 
 @pytest.mark.corpus
