@@ -23,6 +23,7 @@ from searchsvc.query import QueryError, build, parse
 from searchsvc.schema import TEXT_PARTS, offsets_field
 
 MAX_PER_PAGE = 50
+MAX_RELATED_CHARS = 300
 FACETS = ("category", "source", "year")
 SORTS = ("relevance", "newest")
 
@@ -211,8 +212,8 @@ class SearchService:
             facets=_facets(results.results),
         )
 
-    def _hits(self, searcher, page, marks: list[str]) -> list[Hit]:
-        raw = [(h.docnum, h.score, h.fields()) for h in page]
+    def _hits(self, searcher, hits, marks: list[str]) -> list[Hit]:
+        raw = [(h.docnum, h.score, h.fields()) for h in hits]
         if not raw:
             return []
         docnums = [n for n, _, _ in raw]
@@ -242,10 +243,56 @@ class SearchService:
             ))
         return hits
 
-    def article(self, doc_id: str) -> dict[str, Any] | None:
+    def article(self, doc_id: str, q: str = "") -> dict[str, Any] | None:
+        """The stored article, with ``title_html``/``sapo_html``/``body_html`` marking ``q``'s terms."""
         searcher = self.current().searcher
-        stored = searcher.document(id=doc_id)
-        return dict(stored) if stored else None
+        docnum = searcher.document_number(id=doc_id)
+        if docnum is None:
+            return None
+        stored = searcher.stored_fields(docnum)
+        marks = build(parse(q)).marks if q.strip() else []
+        article = {k: v for k, v in stored.items() if not k.endswith("_offsets")}
+        for part in TEXT_PARTS:
+            text = stored.get(part, "")
+            spans = highlight.load_spans(
+                searcher, [docnum], part, marks, {docnum: text}, {docnum: stored.get(offsets_field(part), b"")}
+            )[docnum] if marks else []
+            article[f"{part}_html"] = highlight.format_whole(text, spans)
+        return article
+
+    def related(self, doc_id: str, limit: int = 5) -> list[Hit]:
+        """Articles sharing the most telling words of this one's title and lede."""
+        searcher = self.current().searcher
+        docnum = searcher.document_number(id=doc_id)
+        if docnum is None:
+            return []
+        stored = searcher.stored_fields(docnum)
+        text = " ".join(t for t in (stored.get("title", ""), stored.get("sapo", "")) if t)
+        compiled = build(parse(text[:MAX_RELATED_CHARS]))
+        if compiled.query is None:
+            return []
+        results = searcher.search(compiled.query, limit=limit + 1, mask=Q.Term("id", doc_id))
+        return self._hits(searcher, list(results)[:limit], compiled.marks)
+
+    def suggest(self, prefix: str, limit: int = 8) -> list[str]:
+        """Titles that continue what was typed, accent-insensitive: the last syllable may be partial."""
+        pq = parse(prefix)
+        words = " ".join(pq.free).split()
+        if not words:
+            return []
+        from searchsvc.analysis import fold
+
+        folded = [fold(w.lower()) for w in words]
+        searcher = self.current().searcher
+        clauses: list[Q.Query] = [Q.Term("title_f", f) for f in folded[:-1]]
+        clauses.append(Q.Prefix("title_f", folded[-1]))
+        results = searcher.search(Q.And(clauses), limit=limit)
+        seen: list[str] = []
+        for hit in results:
+            title = hit.get("title", "")
+            if title and title not in seen:
+                seen.append(title)
+        return seen
 
 
 def _date_filter(date_from: date | None, date_to: date | None) -> Q.Query | None:

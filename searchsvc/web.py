@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 
 from flask import Blueprint, Flask, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 
 from searchsvc.search import MAX_PER_PAGE, IndexUnavailable, QueryError, SearchRequest, SearchService
 
@@ -74,6 +74,24 @@ def api_search():
     if not req.q.strip() and not (req.category or req.source or req.date_from or req.date_to):
         raise BadParameter("'q' is required")
     return jsonify(service().search(req).as_json())
+
+
+@api.get("/api/suggest")
+def api_suggest():
+    q = request.args.get("q", "")
+    if len(q) > current_app.config["MAX_QUERY_CHARS"]:
+        raise BadParameter(f"'q' is too long (at most {current_app.config['MAX_QUERY_CHARS']} characters)")
+    return jsonify({"query": q, "suggestions": service().suggest(q) if q.strip() else []})
+
+
+@api.get("/api/articles/<doc_id>")
+def api_article(doc_id: str):
+    article = service().article(doc_id, request.args.get("q", ""))
+    if article is None:
+        raise NotFound(f"no article with id {doc_id!r}")
+    article["published"] = article["published"].date().isoformat() if article.get("published") else None
+    article["related"] = [h.as_json() for h in service().related(doc_id)]
+    return jsonify(article)
 
 
 @api.get("/healthz")
