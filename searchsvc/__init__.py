@@ -21,11 +21,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     app.config.update(_config.load(test_config))
 
-    from searchsvc import cli, web
+    from searchsvc import cli, pages, web
     from searchsvc.search import SearchService
 
     app.extensions["searchsvc"] = SearchService(app.config["INDEX_DIR"])
     app.register_blueprint(web.api)
+    app.register_blueprint(pages.pages)
     web.register_error_handlers(app)
     for command in cli.COMMANDS:
         app.cli.add_command(command)

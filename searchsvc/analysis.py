@@ -204,8 +204,14 @@ def _pyvi():
 
 
 def load_model() -> None:
-    """Load pyvi now (before forking workers, or at server start) rather than on the first text."""
-    segment_uncached("Khởi động")
+    """Load pyvi and open its tagger now (before forking workers, or at server start).
+
+    A process that opens the tagger later reads pyvi's temporary model file,
+    which another process's normal exit may already have deleted.
+    """
+    from searchsvc.pyvi_features import warm
+
+    warm()
 
 
 _tag_lock = threading.Lock()
@@ -373,37 +379,32 @@ class VietnameseTokenizer(Tokenizer):
             yield t
             return
         value = unify_tones(value)
-        if self.unit == "syllable":
-            s = syllable_spans(value)
-            for pos in range(len(s) // 2):
-                start, end = s[2 * pos], s[2 * pos + 1]
-                t.text = value[start:end]
-                t.boost = 1.0
-                t.stopped = False
-                if keeporiginal:
-                    t.original = t.text
-                if positions:
-                    t.pos = start_pos + pos
-                if chars:
-                    t.startchar, t.endchar = start_char + start, start_char + end
-                yield t
-            return
-        seg = segment(value)
-        s = seg.syllables
-        for pos, (first, end, start_c, end_c) in enumerate(seg.word_spans()):
-            if end - first == 1:
-                t.text = value[start_c:end_c]
-            else:
-                t.text = "_".join(value[s[2 * i]:s[2 * i + 1]] for i in range(first, end))
+        for pos, (text, start, end) in enumerate(self._pieces(value)):
+            t.text = text
             t.boost = 1.0
             t.stopped = False
             if keeporiginal:
-                t.original = t.text
+                t.original = text
             if positions:
                 t.pos = start_pos + pos
             if chars:
-                t.startchar, t.endchar = start_char + start_c, start_char + end_c
+                t.startchar, t.endchar = start_char + start, start_char + end
             yield t
+
+    def _pieces(self, value: str) -> Iterator[tuple[str, int, int]]:
+        """(text, start, end) of each syllable, or of each word with its syllables joined by ``_``."""
+        if self.unit == "syllable":
+            s = syllable_spans(value)
+            for i in range(0, len(s), 2):
+                yield value[s[i]:s[i + 1]], s[i], s[i + 1]
+            return
+        seg = segment(value)
+        s = seg.syllables
+        for first, end, start_c, end_c in seg.word_spans():
+            if end - first == 1:
+                yield value[start_c:end_c], start_c, end_c
+            else:
+                yield "_".join(value[s[2 * i]:s[2 * i + 1]] for i in range(first, end)), start_c, end_c
 
 
 class FoldFilter(Filter):

@@ -8,8 +8,10 @@ interfaces and change only the bytes:
 
 - :class:`TermFrequency`: the frequency travels as the posting's weight, so a
   posting has no value bytes at all;
-- :class:`DeltaPositions`: positions as deltas in the narrowest array type;
-- :class:`CompactCodec`: writes whole-number weights as ints, not floats.
+- :class:`DeltaPositions`: positions as varint deltas;
+- :class:`CompactCodec`: posting blocks as varint bytes (ids, whole-number
+  weights, values) instead of pickled tuples, and field lengths read into a
+  table once per field instead of looked up per posting.
 """
 
 from __future__ import annotations
@@ -50,18 +52,36 @@ class TermFrequency(formats.Format):
         return b""
 
 
-def _pack(values: list[int]) -> bytes:
-    top = max(values, default=0)
-    code = "B" if top < 0x100 else "H" if top < 0x10000 else "I"
-    return code.encode("ascii") + array(code, values).tobytes()
+def varints(values) -> bytes:
+    """Unsigned LEB128: one byte for numbers below 128, which most deltas are."""
+    out = bytearray()
+    for v in values:
+        while v >= 0x80:
+            out.append((v & 0x7F) | 0x80)
+            v >>= 7
+        out.append(v)
+    return bytes(out)
 
 
-def _unpack(data: bytes) -> array:
-    return array(chr(data[0]), data[1:])
+def unvarints(data: bytes) -> list[int]:
+    out = []
+    v = shift = 0
+    for b in data:
+        if b < 0x80:
+            out.append(v | (b << shift))
+            v = shift = 0
+        else:
+            v |= (b & 0x7F) << shift
+            shift += 7
+    return out
+
+
+def _count_varints(data: bytes) -> int:
+    return sum(1 for b in data if b < 0x80)
 
 
 class DeltaPositions(formats.Positions):
-    """Positions for phrases and proximity, delta-encoded in bytes instead of pickled."""
+    """Positions for phrases, proximity and highlighting: deltas as varints instead of a pickle."""
 
     def word_values(self, value, analyzer, **kwargs):
         poses: dict[str, list[int]] = {}
@@ -73,20 +93,23 @@ class DeltaPositions(formats.Positions):
             yield (w, len(poslist), len(poslist) * fb, self.encode(poslist))
 
     def encode(self, poslist: list[int]) -> bytes:
-        deltas = [poslist[0]]
-        deltas += [b - a for a, b in zip(poslist, poslist[1:], strict=False)]
-        return _pack(deltas)
+        prev = 0
+        deltas = []
+        for p in poslist:
+            deltas.append(p - prev)
+            prev = p
+        return varints(deltas)
 
     def decode_positions(self, valuestring: bytes) -> list[int]:
         out = []
         pos = 0
-        for d in _unpack(valuestring):
+        for d in unvarints(valuestring):
             pos += d
             out.append(pos)
         return out
 
     def decode_frequency(self, valuestring: bytes) -> int:
-        return len(valuestring[1:]) // array(chr(valuestring[0])).itemsize
+        return _count_varints(valuestring)
 
     def decode_weight(self, valuestring: bytes) -> float:
         return self.decode_frequency(valuestring) * self.field_boost
@@ -98,14 +121,84 @@ class DeltaPositions(formats.Positions):
         return self.encode(sorted(s))
 
 
-class _IntWeightPostingsWriter(whoosh3.W3PostingsWriter):
+class _CompactPostingsWriter(whoosh3.W3PostingsWriter):
+    """Blocks whose ids, weights and values are varint bytes instead of pickled tuples.
+
+    Whoosh pickles each posting's id, weight (a float) and value separately;
+    on a positions field that framing cost more than the positions. Here ids
+    are varint deltas, whole-number weights are varints, and on positions
+    fields the weight (the frequency) is not stored at all but counted from
+    the value. The outer block layout (and so block skipping) is Whoosh's.
+    """
+
+    def _mini_ids(self):
+        ids = self._ids
+        prev = 0
+        deltas = []
+        for i in ids:
+            deltas.append(i - prev)
+            prev = i
+        return varints(deltas)
+
     def _mini_weights(self):
         weights = self._weights
-        if len(weights) > 1 and all(w == weights[0] for w in weights):
-            return super()._mini_weights()
-        if all(float(w).is_integer() for w in weights):
-            return tuple(int(w) for w in weights)
+        fb = self._format.field_boost
+        if isinstance(self._format, DeltaPositions) and fb == 1.0 and len(self._values) == len(weights):
+            if all(w == _count_varints(v) for w, v in zip(weights, self._values, strict=True)):
+                return b""  # derive from the values
+        if all(float(w).is_integer() and w >= 0 for w in weights):
+            return varints(int(w) for w in weights) or b"\x00"
         return super()._mini_weights()
+
+    def _mini_values(self):
+        if self._format.fixed_value_size() == 0 or not self._values:
+            return super()._mini_values()
+        return (varints(len(v) for v in self._values), b"".join(self._values))
+
+
+class _CompactLeafMatcher(whoosh3.W3LeafMatcher):
+    """Reads the blocks _CompactPostingsWriter writes (and, by their types, Whoosh's own)."""
+
+    def _read_ids(self):
+        if self._data is None:
+            self._read_data()
+        ids = self._data[0]
+        if not isinstance(ids, bytes):
+            return super()._read_ids()
+        out = []
+        total = 0
+        for d in unvarints(ids):
+            total += d
+            out.append(total)
+        self._ids = out
+
+    def _read_weights(self):
+        if self._data is None:
+            self._read_data()
+        weights = self._data[1]
+        if not isinstance(weights, bytes):
+            return super()._read_weights()
+        if weights:
+            self._weights = array("f", unvarints(weights))
+        else:
+            if self._values is None:
+                self._read_values()
+            self._weights = array("f", [_count_varints(v) for v in self._values])
+
+    def _read_values(self):
+        if self._data is None:
+            self._read_data()
+        vs = self._data[2]
+        if not (isinstance(vs, tuple) and len(vs) == 2 and isinstance(vs[0], bytes) and isinstance(vs[1], bytes)
+                and self._fixedsize != 0):
+            return super()._read_values()
+        lengths, blob = vs
+        values = []
+        pos = 0
+        for n in unvarints(lengths):
+            values.append(blob[pos:pos + n])
+            pos += n
+        self._values = values
 
 
 class _LengthTableReader(whoosh3.W3PerDocReader):
@@ -134,7 +227,7 @@ class CompactCodec(whoosh3.W3Codec):
         return _LengthTableReader(storage, segment)
 
     def postings_writer(self, dbfile, byteids: bool = False):
-        return _IntWeightPostingsWriter(
+        return _CompactPostingsWriter(
             dbfile,
             blocklimit=self._blocklimit,
             byteids=byteids,
@@ -142,23 +235,27 @@ class CompactCodec(whoosh3.W3Codec):
             inlinelimit=self._inlinelimit,
         )
 
+    def postings_reader(self, dbfile, terminfo, format_, term=None, scorer=None):
+        if terminfo.is_inlined():
+            return super().postings_reader(dbfile, terminfo, format_, term=term, scorer=scorer)
+        offset, length = terminfo.extent()
+        return _CompactLeafMatcher(dbfile, offset, length, format_, term=term, scorer=scorer)
+
 
 def pack_offsets(flat: array) -> bytes:
-    """Syllable start/end offsets of a text, delta-encoded: the highlighter's map from position to characters."""
+    """Syllable start/end offsets of a text as varint deltas: the highlighter's map from position to characters."""
     deltas = []
     prev = 0
     for v in flat:
         deltas.append(v - prev)
         prev = v
-    return _pack(deltas)
+    return varints(deltas)
 
 
 def unpack_offsets(data: bytes) -> list[tuple[int, int]]:
-    if not data:
-        return []
     spans = []
     total = 0
-    it = iter(_unpack(data))
+    it = iter(unvarints(data))
     for d_start in it:
         start = total + d_start
         end = start + next(it)

@@ -173,8 +173,11 @@ class IndexStore:
         """
         current = self.current()
         removed = []
-        older = [g for g in self.generations() if current is None or g.number < current.number]
-        newer = [g for g in self.generations() if current is not None and g.number > current.number]
+        if current is None:  # nothing was ever published: every generation is half-built
+            older, newer = [], self.generations()
+        else:
+            older = [g for g in self.generations() if g.number < current.number]
+            newer = [g for g in self.generations() if g.number > current.number]
         # Newer than CURRENT means a reindex died before its switch.
         for gen in newer + older[: max(0, len(older) - keep_previous)]:
             self.discard(gen)

@@ -26,41 +26,53 @@ TOP_FRAGMENTS = 3
 def load_spans(
     searcher, docnums: Iterable[int], part: str, marks: list[str], texts: dict[int, str], offsets: dict[int, bytes]
 ) -> dict[int, list[tuple[int, int]]]:
-    """For each document, the character spans in ``part`` of the query syllables ``marks``.
+    """For each document, the character spans in ``part`` of the query syllables ``marks`` (in query order).
 
     Positions come from the folded field's postings (one cursor per syllable,
     skipping through the documents in order) and become characters through
     the offsets stored with the document. A syllable typed with diacritics
-    marks only its exact spelling when the document has it, and its folded
-    matches otherwise, so ``đường`` does not light up every ``dương``.
+    marks only its exact spelling (``đường``, not ``dương``). One typed
+    without diacritics marks its folded matches, and where the query's
+    neighbouring syllables stand side by side in the text (``ho chi minh``),
+    only those runs, not every ``hô`` and ``chị``.
     """
     fieldname = field_name(part, FOLDED)
     docs = sorted(docnums)
-    spans: dict[int, list[tuple[int, int]]] = {doc: [] for doc in docs}
-    syllables = {doc: unpack_offsets(offsets.get(doc) or b"") for doc in docs}
-    by_folded: dict[str, list[str]] = {}
-    for mark in marks:
-        by_folded.setdefault(fold(mark), []).append(mark)
-    for folded, typed in by_folded.items():
+    folded_marks = [fold(m) for m in marks]
+    exact = {f: {m for m, g in zip(marks, folded_marks, strict=True) if g == f and m != f} for f in folded_marks}
+    loose = {f for m, f in zip(marks, folded_marks, strict=True) if m == f}
+    pairs = set(zip(folded_marks, folded_marks[1:], strict=False))
+    found: dict[int, dict[int, str]] = {doc: {} for doc in docs}  # doc -> position -> folded syllable
+    for folded in dict.fromkeys(folded_marks):
         try:
             m = searcher.postings(fieldname, folded)
         except TermNotFound:
             continue
-        exact = [t for t in typed if t != folded]
         for doc in docs:
             if not m.is_active():
                 break
             m.skip_to(doc)
-            if not m.is_active() or m.id() != doc:
+            if m.is_active() and m.id() == doc:
+                for p in m.value_as("positions"):
+                    found[doc][p] = folded
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for doc in docs:
+        table = unpack_offsets(offsets.get(doc) or b"")
+        text = texts.get(doc, "")
+        at = found[doc]
+        keep_exact, keep_loose, runs = [], [], []
+        for p, f in at.items():
+            if p >= len(table):
                 continue
-            table = syllables[doc]
-            found = [table[p] for p in m.value_as("positions") if p < len(table)]
-            if exact and len(exact) == len(typed):
-                text = texts.get(doc, "")
-                same = [(a, b) for a, b in found if normalize(text[a:b]).lower() in exact]
-                found = same or found
-            spans[doc].extend(found)
-    return {doc: merge(s, texts.get(doc, "")) for doc, s in spans.items()}
+            a, b = table[p]
+            if exact[f] and normalize(text[a:b]).lower() in exact[f]:
+                keep_exact.append((a, b))
+            if f in loose:
+                keep_loose.append((a, b))
+                if (at.get(p - 1), f) in pairs or (f, at.get(p + 1)) in pairs:
+                    runs.append((a, b))
+        spans[doc] = merge(keep_exact + (runs or keep_loose), text)
+    return spans
 
 
 def merge(spans: Iterable[tuple[int, int]], text: str = "") -> list[tuple[int, int]]:
@@ -130,31 +142,30 @@ def best(
     return sorted(chosen, key=lambda f: f.start)
 
 
-def format_fragment(text: str, fragment: Fragment) -> str:
-    """Escaped text with ``<mark>`` around matches; the only markup that survives."""
+def _marked(text: str, start: int, end: int, spans: Iterable[tuple[int, int]]) -> str:
+    """Escaped ``text[start:end]`` with ``<mark>`` around the spans: the only markup that survives."""
     out = []
-    pos = fragment.start
-    for s, e in fragment.spans:
+    pos = start
+    for s, e in spans:
         out.append(escape(text[pos:s]))
         out.append("<mark>" + escape(text[s:e]) + "</mark>")
         pos = e
-    out.append(escape(text[pos:fragment.end]))
-    html = "".join(out).strip()
-    if fragment.start > 0:
-        html = "… " + html
-    if fragment.end < len(text):
-        html += " …"
-    return html
+    out.append(escape(text[pos:end]))
+    return "".join(out)
 
 
 def format_whole(text: str, spans: list[tuple[int, int]]) -> str:
-    return format_fragment(text, Fragment(0, len(text), tuple(spans)))
+    return _marked(text, 0, len(text), spans)
 
 
 def snippet(text: str, spans: list[tuple[int, int]], top: int = TOP_FRAGMENTS, size: int = FRAGMENT_CHARS) -> str:
-    """Up to ``top`` fragments joined; the opening of the text when nothing matched."""
+    """Up to ``top`` fragments, in text order, joined by ellipses; the opening of the text when nothing matched."""
     if not text:
         return ""
-    if not spans:
-        return format_fragment(text, Fragment(0, _word_boundary(text, min(len(text), size), False), ()))
-    return " ".join(format_fragment(text, f) for f in best(text, spans, top, size))
+    frags = best(text, spans, top, size) if spans else [Fragment(0, _word_boundary(text, size, False), ())]
+    html = " … ".join(_marked(text, f.start, f.end, f.spans).strip() for f in frags)
+    if frags[0].start > 0:
+        html = "… " + html
+    if frags[-1].end < len(text):
+        html += " …"
+    return html

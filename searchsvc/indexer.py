@@ -22,11 +22,11 @@ from searchsvc import analysis
 from searchsvc.codec import pack_offsets
 from searchsvc.generations import IndexStore, now_iso
 from searchsvc.parallel import ParallelWriter
+from searchsvc.pool import segment_writer
 from searchsvc.readers import Article, ReadProblem, read_sources
 from searchsvc.schema import FOLDED, SYLLABLE, TEXT_PARTS, WORD, build_schema, codec, field_name, offsets_field
 
 BATCH = 32
-WRITER_LIMIT_MB = 256
 
 
 @dataclass
@@ -245,11 +245,11 @@ def reindex(
             if changed:
                 summary.generation = gen.name
                 store.publish(gen, {
+                    **summary.as_dict(),
                     "generation": gen.number,
                     "built_at": now_iso(),
                     "mode": "incremental" if incremental else "full",
                     "sources": [str(p) for p in paths],
-                    **summary.as_dict(),
                 })
             else:
                 store.discard(gen)
@@ -304,12 +304,12 @@ def _batches(items: Iterable[Prepared], size: int) -> Iterator[list[Prepared]]:
 def _write(ix, paths, existing, incremental, delete_missing, jobs, summary, progress, echo) -> bool:
     """Write the changes; False when there were none (an incremental run then publishes nothing)."""
     seen: set[str] = set()
-    kwargs = {"limitmb": WRITER_LIMIT_MB, "compound": False, "codec": codec()}
+    kwargs = {"compound": False, "codec": codec()}
     if jobs > 1:
         analysis.load_model()  # once, before the fork: workers share the loaded model
         writer = ParallelWriter(ix, jobs, documents, kwargs, on_progress=progress.update)
     else:
-        writer = _SerialWriter(ix.writer(**kwargs), progress.update)
+        writer = _SerialWriter(segment_writer(ix, **kwargs), progress.update)
     try:
         for batch in _batches(_articles(paths, summary, echo), BATCH):
             todo = []
@@ -328,7 +328,10 @@ def _write(ix, paths, existing, incremental, delete_missing, jobs, summary, prog
             progress.update(len(batch) - len(todo))
             if todo:
                 writer.add(todo)
-        if incremental and delete_missing:
+        if incremental and delete_missing and summary.failed:
+            # A file that could not be read in full must not make its articles look removed.
+            echo("warning: not deleting missing articles: some sources could not be read in full")
+        elif incremental and delete_missing:
             for doc_id in sorted(set(existing) - seen):
                 writer.delete_by_term("id", doc_id)
                 summary.deleted += 1

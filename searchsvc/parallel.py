@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from multiprocessing import get_context
 from typing import Any
 
-from whoosh.writing import SegmentWriter
+from searchsvc.pool import segment_writer
 
 _POLL = 0.5
 
@@ -28,7 +28,7 @@ class WorkerFailed(RuntimeError):
 def _work(storage, indexname: str, kwargs: dict, make_docs: Callable, inbox, results) -> None:
     try:
         ix = storage.open_index(indexname)
-        writer = SegmentWriter(ix, _lk=False, **kwargs)
+        writer = segment_writer(ix, _lk=False, **kwargs)
         while (batch := inbox.get()) is not None:
             for doc in make_docs(batch):
                 writer.add_document(**doc)
@@ -58,7 +58,7 @@ class ParallelWriter:
         writer_kwargs: dict,
         on_progress: Callable[[int], None] = lambda n: None,
     ) -> None:
-        self.parent = ix.writer(**writer_kwargs)
+        self.parent = segment_writer(ix, **writer_kwargs)
         self.on_progress = on_progress
         ctx = get_context("fork")
         self.results = ctx.Queue()
@@ -131,8 +131,13 @@ class ParallelWriter:
         parent._finish()
 
     def cancel(self) -> None:
-        for proc, _ in self.workers:
+        for proc, inbox in self.workers:
             if proc.is_alive():
                 proc.kill()
             proc.join()
+            # Batches still queued for a dead worker must not keep this process from exiting.
+            inbox.cancel_join_thread()
+            inbox.close()
+        self.results.cancel_join_thread()
+        self.results.close()
         self.parent.cancel()

@@ -27,6 +27,7 @@ MAX_TERMS = 32
 PART_WEIGHTS = {"title": 1.0, "sapo": 0.6, "body": 1.0}
 UNIT_WEIGHTS = {WORD: 1.0, SYLLABLE: 0.35, FOLDED: 0.25}
 PHRASE_WEIGHT = 1.0
+PAIR_WEIGHT = 0.0
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _TOKEN = re.compile(
@@ -141,10 +142,14 @@ def match_query(text: str, parts: tuple[str, ...] = TEXT_PARTS) -> Q.Query | Non
             name = field_name(part, unit)
             for term in _unique(terms):
                 clauses.append(Q.Term(name, term, boost=pw * UNIT_WEIGHTS[unit]))
-        if len(a.folded) > 1:
+        if len(a.folded) > 1 and PHRASE_WEIGHT:
             # Proximity: syllables side by side as typed (folded, so it works without diacritics too).
             clauses.append(Q.Phrase(field_name(part, FOLDED), a.folded[:MAX_TERMS], slop=1,
                                     boost=pw * PHRASE_WEIGHT))
+        if PAIR_WEIGHT:
+            # Each pair of neighbouring syllables: the compounds of a query typed without diacritics.
+            for pair in _unique([f"{x} {y}" for x, y in zip(a.folded, a.folded[1:], strict=False)]):
+                clauses.append(Q.Phrase(field_name(part, FOLDED), pair.split(), boost=pw * PAIR_WEIGHT))
     return Q.Or(clauses)
 
 
@@ -193,11 +198,14 @@ def build(pq: ParsedQuery) -> Compiled:
         q = phrase_query(text, parts=("title",))
         if q is not None:
             required.append(q)
-    for name, values in pq.filters.items():
-        required.append(Q.Or([Q.Term(name, v) for v in values]) if len(values) > 1 else Q.Term(name, values[0]))
+    filters = [
+        Q.Or([Q.Term(name, v) for v in values]) if len(values) > 1 else Q.Term(name, values[0])
+        for name, values in pq.filters.items()
+    ]
     excluded = [q for q in (phrase_query(t) for t in pq.excluded) if q is not None]
     mask = Q.Or(excluded) if excluded else None
     marks = _unique([s for t in pq.free + pq.phrases + pq.title for s in analyze(t).syllables])
+    # Phrases must match; free words are "any of", and help the ranking beside a phrase.
     if required and scoring:
         query: Q.Query | None = Q.AndMaybe(Q.And(required), Q.Or(scoring))
     elif required:
@@ -206,4 +214,7 @@ def build(pq: ParsedQuery) -> Compiled:
         query = Q.Or(scoring)
     else:
         query = None
+    # Filters narrow whatever was asked; alone, they list the section or source.
+    if filters:
+        query = Q.And([query, *filters]) if query is not None else Q.And(filters)
     return Compiled(query, mask, marks)

@@ -237,7 +237,7 @@ class SearchService:
                 source=stored.get("source", ""),
                 published=stored.get("published"),
                 views=stored.get("views"),
-                score=float(score or 0.0),
+                score=float(score) if isinstance(score, int | float) else 0.0,
                 title_html=highlight.format_whole(stored.get("title", ""), spans["title"][n]),
                 snippet_html=snippet,
             ))

@@ -1,0 +1,125 @@
+"""Relevance on UIT-ViNewsQA (dev) at news scale: MRR@10, Recall@10, nDCG@10, with and without diacritics.
+
+    python bench/relevance.py --index /path/to/48k-index [--every 1] [--limit N]
+
+The index must hold ../shared/corpus plus ../shared/eval/uit_vinewsqa/docs.jsonl
+(build it with `python bench/index.py --keep DIR`, or `searchsvc reindex` on
+those files). Questions go through SearchService.search, the code path of
+GET /api/search. Each question has one relevant article.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EVAL = ROOT.parent / "shared" / "eval" / "uit_vinewsqa"
+
+
+def load(every: int, limit: int | None) -> list[tuple[str, str, str]]:
+    qrels = {}
+    for line in (EVAL / "qrels.tsv").read_text(encoding="utf-8").splitlines():
+        qid, doc, _ = line.split("\t")
+        qrels[qid] = doc
+    out = []
+    with open(EVAL / "queries.jsonl", encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            if i % every:
+                continue
+            q = json.loads(line)
+            if q.get("split", "dev") == "dev":
+                out.append((q["qid"], q["query"], qrels[q["qid"]]))
+            if limit and len(out) >= limit:
+                break
+    return out
+
+
+def headlines(count: int = 300, seed: int = 7) -> list[tuple[str, str, str]]:
+    """Known-item queries: a few consecutive words remembered from a headline; that article should come first."""
+    import gzip
+    import random
+
+    rng = random.Random(seed)
+    picked = []
+    for path in sorted((ROOT.parent / "shared" / "corpus").glob("*.jsonl.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            for i, line in enumerate(f):
+                if i % 157 == 0:
+                    d = json.loads(line)
+                    words = d["title"].split()
+                    if len(words) >= 6:
+                        n = rng.randint(4, min(7, len(words) - 1))
+                        start = rng.randint(0, len(words) - n)
+                        picked.append((d["id"], " ".join(words[start:start + n]).strip(",.:;!?\"'“”"), d["id"]))
+    rng.shuffle(picked)
+    return picked[:count]
+
+
+def evaluate(service, questions, transform=lambda q: q) -> dict:
+    from searchsvc.search import SearchRequest
+
+    rr, hits10, ndcg, times = [], 0, [], []
+    for _, query, relevant in questions:
+        start = time.perf_counter()
+        result = service.search(SearchRequest(q=transform(query), per_page=10))
+        times.append((time.perf_counter() - start) * 1000)
+        ids = [h.id for h in result.hits]
+        if relevant in ids:
+            rank = ids.index(relevant) + 1
+            rr.append(1 / rank)
+            ndcg.append(1 / math.log2(rank + 1))
+            hits10 += 1
+        else:
+            rr.append(0.0)
+            ndcg.append(0.0)
+    n = len(questions)
+    times.sort()
+    return {
+        "questions": n,
+        "success@1": round(sum(1 for r in rr if r == 1.0) / n, 4),
+        "mrr@10": round(sum(rr) / n, 4),
+        "recall@10": round(hits10 / n, 4),
+        "ndcg@10": round(sum(ndcg) / n, 4),
+        "median_ms": round(statistics.median(times), 1),
+        "p95_ms": round(times[int(0.95 * (n - 1))], 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--index", type=Path, required=True)
+    ap.add_argument("--every", type=int, default=1, help="use every k-th question")
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--no-folded", action="store_true", help="skip the run without diacritics")
+    args = ap.parse_args()
+    if not EVAL.is_dir():
+        sys.exit(f"skipped: {EVAL} is absent")
+
+    from searchsvc.analysis import fold, load_model
+    from searchsvc.search import SearchService
+
+    load_model()
+    service = SearchService(args.index)
+    questions = load(args.every, args.limit)
+    evaluate(service, questions[:20])  # warm caches
+    result = {"index_documents": service.health()["documents"], "with_diacritics": evaluate(service, questions)}
+    if not args.no_folded:
+        result["without_diacritics"] = evaluate(service, questions, fold)
+    known = headlines()
+    result["headline_words"] = evaluate(service, known)
+    if not args.no_folded:
+        result["headline_words_without_diacritics"] = evaluate(service, known, fold)
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"relevance-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

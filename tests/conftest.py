@@ -1,0 +1,97 @@
+"""Shared fixtures: one demo index per session, the Flask app factory, CLI runners.
+
+The demo index is built once, with the real reindex (pyvi + Whoosh, one
+process), from ``searchsvc/demo``; tests that only read it use ``tmp_index``.
+Tests that change an index build or copy their own under ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from searchsvc import create_app
+from searchsvc.indexer import Summary, reindex
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_DIR = REPO / "searchsvc" / "demo"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+SEEDS_DIR = SHARED / "seeds"
+SEED_FILE = SEEDS_DIR / "000_40c29efcdb949413.txt"
+
+
+class Echo:
+    """Collects what reindex reports through its ``echo`` callback."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __call__(self, message: str) -> None:
+        self.lines.append(message)
+
+
+@pytest.fixture(scope="session")
+def demo_dir() -> Path:
+    return DEMO_DIR
+
+
+@pytest.fixture(scope="session")
+def seeds_dir() -> Path:
+    """``../shared/seeds``; tests using it are marked ``corpus`` and skip without it."""
+    if not SEED_FILE.is_file():
+        pytest.skip(f"{SEED_FILE} is not available (../shared is absent)")
+    return SEEDS_DIR
+
+
+@pytest.fixture(scope="session")
+def seed_file(seeds_dir: Path) -> Path:
+    return SEED_FILE
+
+
+@pytest.fixture(scope="session")
+def demo_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Summary, list[str]]:
+    """The demo collection indexed once (jobs=1): the index directory, the summary and the messages."""
+    root = tmp_path_factory.mktemp("demo") / "index"
+    echo = Echo()
+    summary = reindex([DEMO_DIR], root, jobs=1, progress=False, echo=echo)
+    return root, summary, echo.lines
+
+
+@pytest.fixture(scope="session")
+def tmp_index(demo_build: tuple[Path, Summary, list[str]]) -> Path:
+    """The session's demo index. Read-only: copy it (shutil.copytree) before changing it."""
+    return demo_build[0]
+
+
+@pytest.fixture
+def app(tmp_index: Path):
+    return create_app({"INDEX_DIR": str(tmp_index), "TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def cli_runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory with no instance/ and no SEARCHSVC_* variables: only the built-in defaults apply."""
+    for name in ("SEARCHSVC_INDEX_DIR", "SEARCHSVC_INSTANCE_PATH", "SEARCHSVC_MAX_QUERY_CHARS",
+                 "SEARCHSVC_MAX_CONTENT_LENGTH"):
+        monkeypatch.delenv(name, raising=False)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
