@@ -23,7 +23,7 @@ import threading
 import unicodedata
 from array import array
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from whoosh.analysis import Filter, LowercaseFilter, Token, Tokenizer
@@ -37,7 +37,7 @@ __all__ = [
     "normalize",
     "fold",
     "segment",
-    "prime",
+    "load_model",
     "VietnameseTokenizer",
     "FoldFilter",
     "word_analyzer",
@@ -152,11 +152,6 @@ class Segmentation:
     syllables: array
     word_ends: array
 
-    def syllable_spans(self) -> Iterator[tuple[int, int]]:
-        s = self.syllables
-        for i in range(0, len(s), 2):
-            yield s[i], s[i + 1]
-
     def word_spans(self) -> Iterator[tuple[int, int, int, int]]:
         """(first syllable, end syllable, start char, end char) for each word."""
         s = self.syllables
@@ -195,12 +190,6 @@ def _chunks(text: str) -> Iterator[tuple[int, str]]:
             if start < len(para):
                 yield pos + start, para[start:]
         pos += len(para) + 1
-
-
-def _pyvi():
-    from pyvi.ViTokenizer import ViTokenizer  # imported late: ~1 s and ~100 MiB
-
-    return ViTokenizer
 
 
 def load_model() -> None:
@@ -305,11 +294,6 @@ _segment_memo = _Memo(segment_uncached)
 def segment(text: str) -> Segmentation:
     """Segment with a cache, so fields sharing a text share one pyvi run."""
     return _segment_memo(text)
-
-
-def prime(text: str, seg: Segmentation) -> None:
-    """Hand over a segmentation of ``text`` made elsewhere for the analyzers to use."""
-    _segment_memo.put(unify_tones(text), seg)
 
 
 def syllable_spans(text: str) -> array:
@@ -432,7 +416,3 @@ def words(text: str) -> list[str]:
     """Lower-cased pyvi words of ``text`` (already normalised)."""
     return [t.text for t in word_analyzer()(text)]
 
-
-def analyze(texts: Sequence[str]) -> list[Segmentation]:
-    """Segment several texts (one article's fields) uncached: the worker-process entry point."""
-    return [segment_uncached(unify_tones(t)) for t in texts]

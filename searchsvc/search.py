@@ -7,10 +7,12 @@ new generation when CURRENT changes, without a restart.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +20,11 @@ from whoosh import query as Q
 from whoosh import scoring, sorting
 
 from searchsvc import highlight
+from searchsvc.analysis import fold, unify_tones
 from searchsvc.generations import CURRENT, Generation, IndexStore, IndexUnavailable
-from searchsvc.query import QueryError, build, parse
+from searchsvc.query import QueryError, analyze, build, parse
 from searchsvc.schema import TEXT_PARTS, offsets_field
+from searchsvc.spelling import Speller
 
 MAX_PER_PAGE = 50
 MAX_RELATED_CHARS = 300
@@ -112,6 +116,7 @@ class _Open:
         self.ix = ix
         self.stamp = stamp
         self.searcher = ix.searcher(weighting=scoring.BM25F())
+        self.speller = Speller(self.searcher)
 
 
 class SearchService:
@@ -171,6 +176,7 @@ class SearchService:
         start = time.perf_counter()
         request.check()
         pq = parse(request.q)
+        plain = bool(pq.free) and not (pq.phrases or pq.title or pq.excluded or pq.filters)
         if request.category:
             pq.filters.setdefault("category", []).append(request.category)
         if request.source:
@@ -202,6 +208,7 @@ class SearchService:
         if request.page > 1 and (request.page - 1) * request.per_page >= total:
             raise QueryError(f"page {request.page} is beyond the results ({total} in all)")
         hits = self._hits(searcher, results, compiled.marks)
+        top = max((h.score for h in hits), default=0.0) if request.sort == "relevance" else 0.0
         return SearchResult(
             query=pq.text,
             total=total,
@@ -210,7 +217,34 @@ class SearchService:
             took_ms=(time.perf_counter() - start) * 1000,
             hits=hits,
             facets=_facets(results.results),
+            suggestion=self._did_you_mean(opened, pq, top, total) if plain and request.page == 1 else None,
         )
+
+    def _did_you_mean(self, opened: _Open, pq, top_score: float, total: int) -> dict[str, str] | None:
+        """The query with diacritics restored (typed without) or misspellings corrected, if that finds better."""
+        text = " ".join(pq.free)
+        typed = analyze(text).syllables
+        if not typed:
+            return None
+        restoring = fold(text) == text
+        if restoring:
+            proposed = opened.speller.restore_diacritics(typed)
+        else:
+            proposed = opened.speller.correct(typed)
+        if proposed == typed:
+            return None
+        compiled = build(parse(" ".join(proposed)))
+        if compiled.query is None:
+            return None
+        alt = opened.searcher.search(compiled.query, limit=1)
+        # Restored diacritics find the exact words, which is better by itself; a correction must find more.
+        if not len(alt) or (not restoring and alt[0].score <= top_score and len(alt) <= total):
+            return None
+        words = _surface(alt[0].fields(), proposed)
+        html = " ".join(
+            f"<mark>{escape(w)}</mark>" if w.lower() != t else escape(w) for w, t in zip(words, typed, strict=True)
+        )
+        return {"text": " ".join(words), "html": html}
 
     def _hits(self, searcher, hits, marks: list[str]) -> list[Hit]:
         raw = [(h.docnum, h.score, h.fields()) for h in hits]
@@ -293,6 +327,17 @@ class SearchService:
             if title and title not in seen:
                 seen.append(title)
         return seen
+
+
+def _surface(stored: dict[str, Any], syllables: list[str]) -> list[str]:
+    """The syllables as an article writes them (``Hà Nội``, not ``hà nội``), when it has them side by side."""
+    pattern = re.compile(r"(?<!\w)" + r"\s+".join(re.escape(s) for s in syllables) + r"(?!\w)", re.IGNORECASE)
+    for part in TEXT_PARTS:
+        text = stored.get(part, "")
+        m = pattern.search(unify_tones(text))  # same length: the span holds in the text as written
+        if m:
+            return text[m.start():m.end()].split()
+    return list(syllables)
 
 
 def _date_filter(date_from: date | None, date_to: date | None) -> Q.Query | None:

@@ -348,10 +348,10 @@ def test_fold_filter_alone_keeps_offsets() -> None:
     assert got == [("Duong", 0, 5), ("Ha", 7, 9), ("Noi", 10, 13)]
 
 
-def test_words_helper_and_uncached_analyze() -> None:
+def test_words_helper_and_uncached_segmentation() -> None:
     assert analysis.words("Hà Nội ngập lụt") == ["hà_nội", "ngập_lụt"]
     text = clean("Hòa bình ở Thủy Nguyên")
-    [seg] = analysis.analyze([text])
+    seg = analysis.segment_uncached(unify_tones(text))
     cached = segment(unify_tones(text))
     assert list(seg.syllables) == list(cached.syllables)
     assert list(seg.word_ends) == list(cached.word_ends)
