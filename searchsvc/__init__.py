@@ -24,7 +24,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from searchsvc import cli, pages, web
     from searchsvc.search import SearchService
 
-    app.extensions["searchsvc"] = SearchService(app.config["INDEX_DIR"])
+    app.extensions["searchsvc"] = SearchService(app.config["INDEX_DIR"], int(app.config["MAX_QUERY_CHARS"]))
     app.register_blueprint(web.api)
     app.register_blueprint(pages.pages)
     web.register_error_handlers(app)

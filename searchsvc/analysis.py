@@ -84,9 +84,40 @@ def clean(text: str) -> str:
     return unicodedata.normalize("NFC", text).translate(_ZERO_WIDTH)
 
 
+def _i_y_table() -> dict[str, str]:
+    """``i`` and ``y`` as the vowel of a syllable written either way (``kì``/``kỳ``), both cases."""
+    table = {}
+    for tone in ("", *_TONES):
+        for i, y in (("i", "y"), ("I", "Y")):
+            table[_with_tone(i, tone)] = _with_tone(y, tone)
+    return table
+
+
+_I_TO_Y = _i_y_table()
+_Y_TO_I = {y: i for i, y in _I_TO_Y.items()}
+_TONED_I = "".join(i for i in _I_TO_Y if i not in "iI")
+# Each pair is unified on the spelling news uses most (counted in the corpus): kỳ, lý, Mỹ, kỹ, tỷ, but sĩ.
+_I_Y_RE = re.compile(
+    "(?<![\\w])(?:([kKlLmM])([" + "".join(_I_TO_Y) + "])|([tT])([" + _TONED_I + "])|([sS])(["
+    + "".join(_Y_TO_I) + "]))(?![\\w])"
+)
+
+
+def _i_y(m: re.Match) -> str:
+    if m.group(1):
+        return m.group(1) + _I_TO_Y[m.group(2)]
+    if m.group(3):
+        return m.group(3) + _I_TO_Y[m.group(4)]
+    return m.group(5) + _Y_TO_I[m.group(6)]
+
+
 def unify_tones(text: str) -> str:
-    """New-style tone placement (``hòa`` → ``hoà``); one character in, one out, so offsets hold."""
-    return _TONE_RE.sub(lambda m: _TONE_PAIRS.get(m.group(0), m.group(0)), text)
+    """One spelling where Vietnamese has two: tone placement (``hòa`` → ``hoà``) and i/y (``kì`` → ``kỳ``).
+
+    One character in, one out, so offsets into the original text hold.
+    """
+    text = _TONE_RE.sub(lambda m: _TONE_PAIRS.get(m.group(0), m.group(0)), text)
+    return _I_Y_RE.sub(_i_y, text)
 
 
 def normalize(text: str) -> str:
@@ -322,15 +353,18 @@ _syllable_memo = _Memo(_syllable_spans)
 # --- Whoosh analysis chain ---------------------------------------------------------
 
 
+UNITS = ("word", "syllable", "compound-syllable")
+
+
 class VietnameseTokenizer(Tokenizer):
-    """Words (``unit="word"``, pyvi, syllables joined by ``_``) or syllables (regex only), with offsets.
+    """Words (pyvi, syllables joined by ``_``), syllables (regex only) or the syllables of compounds.
 
     Holds no state but its unit, because Whoosh pickles the schema into the index.
     """
 
     def __init__(self, unit: str = "word") -> None:
-        if unit not in ("word", "syllable"):
-            raise ValueError(f"unit must be 'word' or 'syllable', not {unit!r}")
+        if unit not in UNITS:
+            raise ValueError(f"unit must be one of {', '.join(UNITS)}, not {unit!r}")
         self.unit = unit
 
     def __eq__(self, other: object) -> bool:
@@ -376,7 +410,8 @@ class VietnameseTokenizer(Tokenizer):
             yield t
 
     def _pieces(self, value: str) -> Iterator[tuple[str, int, int]]:
-        """(text, start, end) of each syllable, or of each word with its syllables joined by ``_``."""
+        """(text, start, end) of each syllable, of each word (syllables joined by ``_``),
+        or of each syllable of the words that have several (``compound-syllable``)."""
         if self.unit == "syllable":
             s = syllable_spans(value)
             for i in range(0, len(s), 2):
@@ -384,6 +419,12 @@ class VietnameseTokenizer(Tokenizer):
             return
         seg = segment(value)
         s = seg.syllables
+        if self.unit == "compound-syllable":
+            for first, end, _, _ in seg.word_spans():
+                if end - first > 1:
+                    for i in range(first, end):
+                        yield value[s[2 * i]:s[2 * i + 1]], s[2 * i], s[2 * i + 1]
+            return
         for first, end, start_c, end_c in seg.word_spans():
             if end - first == 1:
                 yield value[start_c:end_c], start_c, end_c
@@ -406,6 +447,11 @@ def word_analyzer():
 
 def syllable_analyzer():
     return VietnameseTokenizer("syllable") | LowercaseFilter()
+
+
+def compound_syllable_analyzer():
+    """Syllables of multi-syllable words only: a one-syllable word is already a word term."""
+    return VietnameseTokenizer("compound-syllable") | LowercaseFilter()
 
 
 def folded_analyzer():

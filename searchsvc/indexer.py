@@ -104,7 +104,7 @@ def document(p: Prepared) -> dict:
     a = p.article
     doc = {
         "id": a.id,
-        "hash": p.digest,
+        "hash": p.digest.encode("ascii"),
         "category": a.category,
         "source": a.source,
         "url": a.url,
@@ -194,7 +194,7 @@ def _existing_hashes(ix) -> dict[str, str]:
         ids = reader.column_reader("id")
         hashes = reader.column_reader("hash")
         return {
-            ids[n]: hashes[n]
+            ids[n]: hashes[n].decode("ascii")
             for n in range(reader.doc_count_all())
             if not reader.is_deleted(n)
         }

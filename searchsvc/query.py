@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from whoosh import query as Q
 
 from searchsvc import analysis
-from searchsvc.schema import FOLDED, SYLLABLE, TEXT_PARTS, WORD, field_name
+from searchsvc.schema import FOLDED, SYLLABLE, TEXT_PARTS, field_name
 
 MAX_QUERY_CHARS = 500
 MAX_TERMS = 32
@@ -24,10 +24,12 @@ MAX_TERMS = 32
 # How much a match counts, by part and by how it matched. Exact words count
 # most; syllables keep recall when segmentation differs; folded syllables find
 # what was typed without diacritics, and count least so exact spellings win.
-PART_WEIGHTS = {"title": 1.0, "sapo": 0.6, "body": 1.0}
-UNIT_WEIGHTS = {WORD: 1.0, SYLLABLE: 0.35, FOLDED: 0.25}
-PHRASE_WEIGHT = 1.0
-PAIR_WEIGHT = 0.0
+PART_WEIGHTS = {"title": 0.3, "sapo": 0.6, "body": 1.0}
+WORD_WEIGHT = 1.0
+SYLLABLE_WEIGHT = 0.35
+FOLDED_WEIGHT = 0.5
+FOLDED_WEIGHT_ACCENTED = 0.1
+PAIR_WEIGHT = 1.0
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _TOKEN = re.compile(
@@ -50,6 +52,7 @@ class ParsedQuery:
     title: list[str] = field(default_factory=list)
     excluded: list[str] = field(default_factory=list)
     filters: dict[str, list[str]] = field(default_factory=dict)
+    excluded_filters: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -61,11 +64,11 @@ def clean(text: str) -> str:
     return " ".join(text.split())
 
 
-def parse(text: str) -> ParsedQuery:
+def parse(text: str, max_chars: int = MAX_QUERY_CHARS) -> ParsedQuery:
     """Read the syntax; never fails on odd input (unbalanced quotes, lone operators)."""
-    if len(text) > MAX_QUERY_CHARS:
-        raise QueryError(f"query is too long ({len(text)} characters; at most {MAX_QUERY_CHARS})")
-    text = clean(text)
+    text = clean(text)  # counted after NFC: the same query typed decomposed is not longer
+    if len(text) > max_chars:
+        raise QueryError(f"query is too long ({len(text)} characters; at most {max_chars})")
     pq = ParsedQuery(text=text)
     run: list[str] = []
 
@@ -88,7 +91,8 @@ def parse(text: str) -> ParsedQuery:
             continue  # punctuation alone matches nothing
         if fieldname in FILTER_FIELDS:
             flush()
-            pq.filters.setdefault(fieldname, []).append(value)
+            target = pq.excluded_filters if m.group("neg") else pq.filters
+            target.setdefault(fieldname, []).append(value)
         elif m.group("neg"):
             flush()
             pq.excluded.append(value)
@@ -129,27 +133,30 @@ def _is_folded(text: str) -> bool:
 
 
 def match_query(text: str, parts: tuple[str, ...] = TEXT_PARTS) -> Q.Query | None:
-    """Any of the words, scored by how many and how well they match."""
+    """Any of the words, scored by how many and how well they match.
+
+    Typed with diacritics, exact words and syllables carry the score and a
+    folded match counts little, so ``đường`` outranks ``dương``. Typed
+    without, the folded syllables and their neighbouring pairs carry it.
+    """
     a = analyze(text)
     if not a.syllables:
         return None
+    accented = not _is_folded(text)
+    fold_weight = FOLDED_WEIGHT_ACCENTED if accented else FOLDED_WEIGHT
+    words = _unique(a.words)
+    lone = [s for s in _unique(a.syllables) if s not in words]
+    pairs = _unique([f"{x} {y}" for x, y in zip(a.folded, a.folded[1:], strict=False)])
     clauses: list[Q.Query] = []
     for part in parts:
         pw = PART_WEIGHTS[part]
-        for unit, terms in ((WORD, a.words), (SYLLABLE, a.syllables), (FOLDED, a.folded)):
-            if unit == SYLLABLE and a.syllables == a.words:
-                continue
-            name = field_name(part, unit)
-            for term in _unique(terms):
-                clauses.append(Q.Term(name, term, boost=pw * UNIT_WEIGHTS[unit]))
-        if len(a.folded) > 1 and PHRASE_WEIGHT:
-            # Proximity: syllables side by side as typed (folded, so it works without diacritics too).
-            clauses.append(Q.Phrase(field_name(part, FOLDED), a.folded[:MAX_TERMS], slop=1,
-                                    boost=pw * PHRASE_WEIGHT))
-        if PAIR_WEIGHT:
-            # Each pair of neighbouring syllables: the compounds of a query typed without diacritics.
-            for pair in _unique([f"{x} {y}" for x, y in zip(a.folded, a.folded[1:], strict=False)]):
-                clauses.append(Q.Phrase(field_name(part, FOLDED), pair.split(), boost=pw * PAIR_WEIGHT))
+        clauses += [Q.Term(part, w, boost=pw * WORD_WEIGHT) for w in words]
+        # An exact syllable is a one-syllable word (word field) or part of a longer one (syllable field).
+        clauses += [Q.Term(field_name(part, SYLLABLE), s, boost=pw * SYLLABLE_WEIGHT) for s in _unique(a.syllables)]
+        clauses += [Q.Term(part, s, boost=pw * SYLLABLE_WEIGHT) for s in lone]
+        clauses += [Q.Term(field_name(part, FOLDED), f, boost=pw * fold_weight) for f in _unique(a.folded)]
+        # Neighbouring syllables side by side: proximity, and the compounds of a query typed without diacritics.
+        clauses += [Q.Phrase(field_name(part, FOLDED), p.split(), boost=pw * PAIR_WEIGHT) for p in pairs]
     return Q.Or(clauses)
 
 
@@ -169,7 +176,8 @@ def phrase_query(text: str, parts: tuple[str, ...] = TEXT_PARTS) -> Q.Query | No
         name = field_name(part, FOLDED)
         q: Q.Query = Q.Phrase(name, folded) if len(folded) > 1 else Q.Term(name, folded[0])
         if exact:
-            q = Q.And([q, *(Q.Term(field_name(part, SYLLABLE), s) for s in _unique(a.syllables))])
+            each = [Q.Or([Q.Term(field_name(part, SYLLABLE), s), Q.Term(part, s)]) for s in _unique(a.syllables)]
+            q = Q.And([q, *each])
         per_part.append(q)
     return Q.Or(per_part)
 
@@ -203,6 +211,7 @@ def build(pq: ParsedQuery) -> Compiled:
         for name, values in pq.filters.items()
     ]
     excluded = [q for q in (phrase_query(t) for t in pq.excluded) if q is not None]
+    excluded += [Q.Term(name, v) for name, values in pq.excluded_filters.items() for v in values]
     mask = Q.Or(excluded) if excluded else None
     marks = _unique([s for t in pq.free + pq.phrases + pq.title for s in analyze(t).syllables])
     # Phrases must match; free words are "any of", and help the ranking beside a phrase.

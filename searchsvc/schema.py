@@ -2,7 +2,10 @@
 
 Each text part (title, sapo, body) is indexed three ways so that the search
 layer can weight them apart: pyvi words (the part's own name), syllables
-(``<part>_s``) and accent-folded syllables (``<part>_f``).
+(``<part>_s``) and accent-folded syllables (``<part>_f``). The syllable field
+holds the syllables of multi-syllable words only: a one-syllable word is
+already a term of the word field, so an exact syllable is found in one or
+the other, at a third less index.
 
 Only the folded field keeps positions (syllable numbers): they serve phrases
 and proximity for every query, accented or not. The character offsets of
@@ -13,9 +16,9 @@ re-running pyvi, at a fraction of the size (docs/benchmarks.md).
 
 from __future__ import annotations
 
-from whoosh import fields
+from whoosh import columns, fields
 
-from searchsvc.analysis import folded_analyzer, syllable_analyzer, word_analyzer
+from searchsvc.analysis import compound_syllable_analyzer, folded_analyzer, word_analyzer
 from searchsvc.codec import CompactCodec, DeltaPositions, TermFrequency
 
 TEXT_PARTS = ("title", "sapo", "body")
@@ -42,11 +45,11 @@ def text_fields(units: tuple[str, ...] = UNITS) -> list[str]:
 
 
 def build_schema() -> fields.Schema:
-    analyzers = {WORD: word_analyzer(), SYLLABLE: syllable_analyzer(), FOLDED: folded_analyzer()}
+    analyzers = {WORD: word_analyzer(), SYLLABLE: compound_syllable_analyzer(), FOLDED: folded_analyzer()}
     spec: dict[str, fields.FieldType] = {
         "id": fields.ID(stored=True, unique=True, sortable=True),
         # Content hash of the article as read: incremental reindex skips unchanged ones.
-        "hash": fields.ID(sortable=True),
+        "hash": fields.COLUMN(columns.VarBytesColumn()),
         "category": fields.ID(stored=True, sortable=True),
         "source": fields.ID(stored=True, sortable=True),
         "year": fields.ID(sortable=True),

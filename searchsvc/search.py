@@ -20,14 +20,15 @@ from whoosh import query as Q
 from whoosh import scoring, sorting
 
 from searchsvc import highlight
-from searchsvc.analysis import fold, unify_tones
+from searchsvc.analysis import fold, normalize, unify_tones
 from searchsvc.generations import CURRENT, Generation, IndexStore, IndexUnavailable
-from searchsvc.query import QueryError, analyze, build, parse
+from searchsvc.query import MAX_QUERY_CHARS, QueryError, analyze, build, parse
 from searchsvc.schema import TEXT_PARTS, offsets_field
 from searchsvc.spelling import Speller
 
 MAX_PER_PAGE = 50
-MAX_RELATED_CHARS = 300
+MAX_RELATED_CHARS = 1500
+MAX_SUGGEST_SYLLABLES = 8
 FACETS = ("category", "source", "year")
 SORTS = ("relevance", "newest")
 
@@ -117,11 +118,21 @@ class _Open:
         self.stamp = stamp
         self.searcher = ix.searcher(weighting=scoring.BM25F())
         self.speller = Speller(self.searcher)
+        self._labels: dict[str, dict[str, str]] = {}
+
+    def label(self, fieldname: str, value: str) -> str:
+        """The indexed spelling of a section or source as a reader may type it (NFD, other tone style, case)."""
+        labels = self._labels.get(fieldname)
+        if labels is None:
+            labels = {normalize(v).lower(): v for v in self.searcher.reader().field_terms(fieldname)}
+            self._labels[fieldname] = labels
+        return labels.get(normalize(value).lower(), value)
 
 
 class SearchService:
-    def __init__(self, index_dir: str | Path) -> None:
+    def __init__(self, index_dir: str | Path, max_query_chars: int = MAX_QUERY_CHARS) -> None:
         self.store = IndexStore(index_dir)
+        self.max_query_chars = max_query_chars
         self._open: _Open | None = None
         self._lock = threading.Lock()
 
@@ -175,13 +186,16 @@ class SearchService:
     def search(self, request: SearchRequest) -> SearchResult:
         start = time.perf_counter()
         request.check()
-        pq = parse(request.q)
-        plain = bool(pq.free) and not (pq.phrases or pq.title or pq.excluded or pq.filters)
+        pq = parse(request.q, self.max_query_chars)
+        plain = bool(pq.free) and not (pq.phrases or pq.title or pq.excluded or pq.filters or pq.excluded_filters)
         if request.category:
             pq.filters.setdefault("category", []).append(request.category)
         if request.source:
             pq.filters.setdefault("source", []).append(request.source)
         opened = self.current()
+        for filters in (pq.filters, pq.excluded_filters):
+            for name, values in filters.items():
+                filters[name] = [opened.label(name, v) for v in values]
         searcher = opened.searcher
         compiled = build(pq)
         query, mask = compiled.query, compiled.mask
@@ -224,13 +238,11 @@ class SearchService:
         """The query with diacritics restored (typed without) or misspellings corrected, if that finds better."""
         text = " ".join(pq.free)
         typed = analyze(text).syllables
-        if not typed:
-            return None
+        if not typed or len(typed) > MAX_SUGGEST_SYLLABLES:
+            return None  # a long question is not a misspelt name; and correcting it would cost seconds
         restoring = fold(text) == text
-        if restoring:
-            proposed = opened.speller.restore_diacritics(typed)
-        else:
-            proposed = opened.speller.correct(typed)
+        proposed = opened.speller.restore_diacritics(typed) if restoring else typed
+        proposed = opened.speller.correct(proposed)
         if proposed == typed:
             return None
         compiled = build(parse(" ".join(proposed)))
@@ -242,7 +254,8 @@ class SearchService:
             return None
         words = _surface(alt[0].fields(), proposed)
         html = " ".join(
-            f"<mark>{escape(w)}</mark>" if w.lower() != t else escape(w) for w, t in zip(words, typed, strict=True)
+            f"<mark>{escape(w)}</mark>" if normalize(w).lower() != t else escape(w)
+            for w, t in zip(words, typed, strict=True)
         )
         return {"text": " ".join(words), "html": html}
 
@@ -295,18 +308,19 @@ class SearchService:
         return article
 
     def related(self, doc_id: str, limit: int = 5) -> list[Hit]:
-        """Articles sharing the most telling words of this one's title and lede."""
+        """Articles sharing this one's most telling words (Whoosh's key-term model over its opening)."""
         searcher = self.current().searcher
         docnum = searcher.document_number(id=doc_id)
         if docnum is None:
             return []
         stored = searcher.stored_fields(docnum)
-        text = " ".join(t for t in (stored.get("title", ""), stored.get("sapo", "")) if t)
-        compiled = build(parse(text[:MAX_RELATED_CHARS]))
-        if compiled.query is None:
+        text = "\n".join(t for t in (stored.get("title", ""), stored.get("sapo", ""), stored.get("body", "")) if t)
+        key_terms = searcher.key_terms_from_text("body", text[:MAX_RELATED_CHARS], numterms=12)
+        if not key_terms:
             return []
-        results = searcher.search(compiled.query, limit=limit + 1, mask=Q.Term("id", doc_id))
-        return self._hits(searcher, list(results)[:limit], compiled.marks)
+        query = Q.Or([Q.Term(part, word, boost=weight) for word, weight in key_terms for part in ("title", "body")])
+        results = searcher.search(query, limit=limit, mask=Q.Term("id", doc_id))
+        return self._hits(searcher, list(results), [])
 
     def suggest(self, prefix: str, limit: int = 8) -> list[str]:
         """Titles that continue what was typed, accent-insensitive: the last syllable may be partial."""
@@ -314,18 +328,19 @@ class SearchService:
         words = " ".join(pq.free).split()
         if not words:
             return []
-        from searchsvc.analysis import fold
-
         folded = [fold(w.lower()) for w in words]
         searcher = self.current().searcher
         clauses: list[Q.Query] = [Q.Term("title_f", f) for f in folded[:-1]]
         clauses.append(Q.Prefix("title_f", folded[-1]))
-        results = searcher.search(Q.And(clauses), limit=limit)
+        # The index finds titles with these syllables; the order and adjacency typed are checked on the title.
+        typed = re.compile(r"(?<!\w)" + r"\W+".join(re.escape(f) for f in folded))
         seen: list[str] = []
-        for hit in results:
+        for hit in searcher.search(Q.And(clauses), limit=limit * 10):
             title = hit.get("title", "")
-            if title and title not in seen:
+            if title and title not in seen and typed.search(fold(title.lower())):
                 seen.append(title)
+                if len(seen) == limit:
+                    break
         return seen
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import threading
 
-from whoosh.reading import TermNotFound
-
 from searchsvc.analysis import fold
 from searchsvc.schema import SYLLABLE, WORD, field_name
 
@@ -66,13 +64,11 @@ class Speller:
         reader = self.searcher.reader()
         out = []
         for s in syllables:
-            try:
-                known = reader.doc_frequency(name, s) > 0
-            except TermNotFound:
-                known = False
+            # A syllable is a one-syllable word (word field) or part of a longer one (syllable field).
+            known = any(reader.doc_frequency(f, s) > 0 for f in (name, *_FIELDS))
             if known or not s.isalpha():
                 out.append(s)
                 continue
-            suggestions = self.searcher.suggest(name, s, limit=1, maxdist=1)
+            suggestions = [w for f in (name, _FIELDS[1]) for w in self.searcher.suggest(f, s, limit=1, maxdist=1)]
             out.append(suggestions[0] if suggestions else s)
         return out

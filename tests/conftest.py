@@ -95,3 +95,24 @@ def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     work.mkdir()
     monkeypatch.chdir(work)
     return work
+
+
+# --- Added for test_search.py and test_api.py ------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def search_service(tmp_index: Path):
+    """One SearchService on the session's demo index, shared (it only reads)."""
+    from searchsvc.search import SearchService
+
+    return SearchService(tmp_index)
+
+
+@pytest.fixture
+def index_copy(tmp_index: Path, tmp_path: Path) -> Path:
+    """A private copy of the demo index, for tests that reindex it."""
+    import shutil
+
+    dest = tmp_path / "index"
+    shutil.copytree(tmp_index, dest)
+    return dest

@@ -335,7 +335,7 @@ def test_tokenizer_without_tokenizing_yields_the_value() -> None:
 
 
 def test_tokenizer_unit_is_checked_and_compared() -> None:
-    with pytest.raises(ValueError, match="unit must be 'word' or 'syllable'"):
+    with pytest.raises(ValueError, match="unit must be one of word, syllable, compound-syllable"):
         VietnameseTokenizer("char")
     assert VietnameseTokenizer("word") == VietnameseTokenizer("word")
     assert VietnameseTokenizer("word") != VietnameseTokenizer("syllable")

@@ -152,7 +152,8 @@ def test_three_levels_are_indexed(tmp_index: Path) -> None:
             assert "hà" not in set(r.field_terms("title_f"))
             # Tone placement is unified in the terms: both spellings of the demo index as one term.
             assert "thuỷ" in set(r.field_terms("body_s")) and "thủy" not in set(r.field_terms("body_s"))
-            assert "hoà" in set(r.field_terms("title_s")) and "hòa" not in set(r.field_terms("title_s"))
+            exact = set(r.field_terms("title_s")) | set(r.field_terms("title"))  # compound or one-syllable word
+            assert "hoà" in exact and "hòa" not in exact
     finally:
         ix.close()
 
@@ -397,7 +398,7 @@ def test_two_jobs_write_the_same_index_as_one(tmp_path: Path, tmp_index: Path) -
     assert parallel["stored"] == serial["stored"]
     assert parallel["postings"].keys() == serial["postings"].keys()
     assert parallel["postings"] == serial["postings"]
-    assert len(parallel["postings"]) > 5000
+    assert len(parallel["postings"]) > 4000
 
 
 # --- concurrency and failure --------------------------------------------------------------------------------------

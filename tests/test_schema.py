@@ -58,12 +58,17 @@ def test_id_is_unique_stored_and_sortable(schema: fields.Schema) -> None:
     assert f.column_type is not None
 
 
-def test_hash_year_are_indexed_not_stored(schema: fields.Schema) -> None:
-    for name in ("hash", "year"):
-        f = schema[name]
-        assert isinstance(f, fields.ID)
-        assert not f.stored and f.indexed and not f.unique
-        assert f.column_type is not None
+def test_year_is_indexed_not_stored(schema: fields.Schema) -> None:
+    f = schema["year"]
+    assert isinstance(f, fields.ID)
+    assert not f.stored and f.indexed and not f.unique
+    assert f.column_type is not None
+
+
+def test_hash_is_a_column_only(schema: fields.Schema) -> None:
+    f = schema["hash"]
+    assert isinstance(f, fields.COLUMN)
+    assert not f.stored and not f.indexed
 
 
 @pytest.mark.parametrize("name", ["category", "source"])
