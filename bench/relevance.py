@@ -1,6 +1,6 @@
 """Relevance on UIT-ViNewsQA (dev) at news scale: MRR@10, Recall@10, nDCG@10, with and without diacritics.
 
-    python bench/relevance.py --index /path/to/48k-index [--every 1] [--limit N]
+    python bench/relevance.py --index /path/to/48k-index [--every 1] [--limit N] [--headlines 300]
 
 The index must hold ../shared/corpus plus ../shared/eval/uit_vinewsqa/docs.jsonl
 (build it with `python bench/index.py --keep DIR`, or `searchsvc reindex` on
@@ -97,6 +97,7 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=1, help="use every k-th question")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--no-folded", action="store_true", help="skip the run without diacritics")
+    ap.add_argument("--headlines", type=int, default=300, help="known-item headline queries (0: none)")
     args = ap.parse_args()
     if not EVAL.is_dir():
         sys.exit(f"skipped: {EVAL} is absent")
@@ -111,10 +112,11 @@ def main() -> None:
     result = {"index_documents": service.health()["documents"], "with_diacritics": evaluate(service, questions)}
     if not args.no_folded:
         result["without_diacritics"] = evaluate(service, questions, fold)
-    known = headlines()
-    result["headline_words"] = evaluate(service, known)
-    if not args.no_folded:
-        result["headline_words_without_diacritics"] = evaluate(service, known, fold)
+    if args.headlines:
+        known = headlines(args.headlines)
+        result["headline_words"] = evaluate(service, known)
+        if not args.no_folded:
+            result["headline_words_without_diacritics"] = evaluate(service, known, fold)
     print(json.dumps(result, indent=2, ensure_ascii=False))
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)

@@ -22,7 +22,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(_config.load(test_config))
 
     from searchsvc import cli, pages, web
+    from searchsvc.analysis import load_model
     from searchsvc.search import SearchService
+
+    # Queries are segmented with pyvi: load it now, so that gunicorn --preload shares it with its workers.
+    load_model()
 
     app.extensions["searchsvc"] = SearchService(app.config["INDEX_DIR"], int(app.config["MAX_QUERY_CHARS"]))
     app.register_blueprint(web.api)

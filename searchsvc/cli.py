@@ -15,7 +15,10 @@ import click
 
 from searchsvc.config import resolve_index
 
-INDEX_HELP = "Index directory. Default: $SEARCHSVC_INDEX_DIR, else INDEX_DIR in instance/config.py, else ./index."
+INDEX_HELP = (
+    "Index directory. Default: $SEARCHSVC_INDEX (or $SEARCHSVC_INDEX_DIR), else INDEX_DIR in instance/config.py, "
+    "else ./index."
+)
 
 
 def index_option(f):

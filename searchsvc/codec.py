@@ -67,6 +67,16 @@ def varints(values) -> bytes:
     return bytes(out)
 
 
+def deltas(values) -> list[int]:
+    """Each value minus the one before it (the first minus 0): small numbers for sorted input."""
+    out = []
+    prev = 0
+    for v in values:
+        out.append(v - prev)
+        prev = v
+    return out
+
+
 def unvarints(data: bytes) -> list[int]:
     out = []
     v = shift = 0
@@ -97,12 +107,7 @@ class DeltaPositions(formats.Positions):
             yield (w, len(poslist), len(poslist) * fb, self.encode(poslist))
 
     def encode(self, poslist: list[int]) -> bytes:
-        prev = 0
-        deltas = []
-        for p in poslist:
-            deltas.append(p - prev)
-            prev = p
-        return varints(deltas)
+        return varints(deltas(poslist))
 
     def decode_positions(self, valuestring: bytes) -> list[int]:
         out = []
@@ -174,13 +179,7 @@ class _CompactPostingsWriter(whoosh3.W3PostingsWriter):
         self._new_block()
 
     def _mini_ids(self):
-        ids = self._ids
-        prev = 0
-        deltas = []
-        for i in ids:
-            deltas.append(i - prev)
-            prev = i
-        return varints(deltas)
+        return varints(deltas(self._ids))
 
     def _mini_weights(self):
         weights = self._weights
@@ -286,12 +285,7 @@ class CompactCodec(whoosh3.W3Codec):
 
 def pack_offsets(flat: array) -> bytes:
     """Syllable start/end offsets of a text as varint deltas: the highlighter's map from position to characters."""
-    deltas = []
-    prev = 0
-    for v in flat:
-        deltas.append(v - prev)
-        prev = v
-    return varints(deltas)
+    return varints(deltas(flat))
 
 
 def unpack_offsets(data: bytes) -> list[tuple[int, int]]:

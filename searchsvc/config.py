@@ -34,6 +34,8 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         env = os.environ.get(ENV_PREFIX + key)
         if env is not None:
             config[key] = type(DEFAULTS[key])(env) if not isinstance(DEFAULTS[key], str) else env
+    if os.environ.get(ENV_PREFIX + "INDEX"):  # the short name operators use; wins over SEARCHSVC_INDEX_DIR
+        config["INDEX_DIR"] = os.environ[ENV_PREFIX + "INDEX"]
     config.update(overrides or {})
     return config
 

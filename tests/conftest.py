@@ -7,10 +7,14 @@ Tests that change an index build or copy their own under ``tmp_path``.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from werkzeug.serving import make_server
 
 from searchsvc import create_app
 from searchsvc.indexer import Summary, reindex
@@ -116,3 +120,17 @@ def index_copy(tmp_index: Path, tmp_path: Path) -> Path:
     dest = tmp_path / "index"
     shutil.copytree(tmp_index, dest)
     return dest
+
+
+@contextlib.contextmanager
+def serve(app) -> Iterator[str]:
+    """The app on a real HTTP server (werkzeug, threaded) on 127.0.0.1 and a free port; yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="searchsvc-test-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()

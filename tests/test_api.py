@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import unicodedata
 import urllib.error
 import urllib.parse
@@ -16,7 +15,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
+from conftest import serve
 
 from searchsvc import create_app
 from searchsvc.indexer import reindex
@@ -276,15 +275,8 @@ def test_documented_check_finds_the_known_endpoints():
 @pytest.fixture(scope="module")
 def live_server(tmp_index):
     app = create_app({"INDEX_DIR": str(tmp_index), "TESTING": True})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="api-test-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    with serve(app) as url:
+        yield url
 
 
 def http_get(url: str) -> tuple[int, str, dict]:

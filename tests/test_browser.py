@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import tempfile
-import threading
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -30,7 +29,7 @@ try:
 except ImportError:
     pytest.skip("playwright is not installed (pip install -e '.[test]')", allow_module_level=True)
 
-from werkzeug.serving import make_server  # noqa: E402
+from conftest import serve  # noqa: E402
 
 from searchsvc import create_app  # noqa: E402
 from searchsvc.indexer import reindex  # noqa: E402
@@ -59,15 +58,8 @@ def base_url(tmp_path_factory):
     index_dir = tmp_path_factory.mktemp("browser-index")
     reindex([DEMO, HOSTILE], index_dir, jobs=1, echo=lambda m: None)
     app = create_app({"INDEX_DIR": str(index_dir)})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="searchsvc-test-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        server.server_close()
+    with serve(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
