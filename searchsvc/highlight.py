@@ -20,18 +20,27 @@ from searchsvc.codec import unpack_offsets
 from searchsvc.schema import FOLDED, field_name
 
 FRAGMENT_CHARS = 200
+COMMON_SHARE = 0.25
 TOP_FRAGMENTS = 3
 
 
 def load_spans(
-    searcher, docnums: Iterable[int], part: str, marks: list[str], texts: dict[int, str], offsets: dict[int, bytes]
+    searcher,
+    docnums: Iterable[int],
+    part: str,
+    marks: list[str],
+    texts: dict[int, str],
+    offsets: dict[int, bytes],
+    solo: frozenset[str] = frozenset(),
 ) -> dict[int, list[tuple[int, int]]]:
     """For each document, the character spans in ``part`` of the query syllables ``marks`` (in query order).
 
     Positions come from the folded field's postings (one cursor per syllable,
     skipping through the documents in order) and become characters through
     the offsets stored with the document. A syllable typed with diacritics
-    marks only its exact spelling (``đường``, not ``dương``). One typed
+    marks only its exact spelling (``đường``, not ``dương``), and if it is
+    part of a longer query word (``solo`` lists the one-syllable words) only
+    where that word's syllables stand together. One typed
     without diacritics marks its folded matches, and where the query's
     neighbouring syllables stand side by side in the text (``ho chi minh``),
     only those runs, not every ``hô`` and ``chị``.
@@ -43,6 +52,7 @@ def load_spans(
     loose = {f for m, f in zip(marks, folded_marks, strict=True) if m == f}
     pairs = set(zip(folded_marks, folded_marks[1:], strict=False))
     found: dict[int, dict[int, str]] = {doc: {} for doc in docs}  # doc -> position -> folded syllable
+    common = _common(searcher, fieldname, list(dict.fromkeys(folded_marks)))
     for folded in dict.fromkeys(folded_marks):
         try:
             m = searcher.postings(fieldname, folded)
@@ -65,14 +75,29 @@ def load_spans(
             if p >= len(table):
                 continue
             a, b = table[p]
-            if exact[f] and normalize(text[a:b]).lower() in exact[f]:
-                keep_exact.append((a, b))
+            in_run = (at.get(p - 1), f) in pairs or (f, at.get(p + 1)) in pairs
+            if f in common and not in_run:
+                continue
+            if exact[f]:
+                written = normalize(text[a:b]).lower()
+                # A syllable of a longer query word (``nội`` of ``hà nội``) is marked only beside its neighbour.
+                if written in exact[f] and (in_run or written in solo or len(marks) == 1):
+                    keep_exact.append((a, b))
             if f in loose:
                 keep_loose.append((a, b))
-                if (at.get(p - 1), f) in pairs or (f, at.get(p + 1)) in pairs:
+                if in_run:
                     runs.append((a, b))
         spans[doc] = merge(keep_exact + (runs or keep_loose), text)
     return spans
+
+
+def _common(searcher, fieldname: str, folded: list[str]) -> set[str]:
+    """In a question (three syllables or more), what a quarter of all articles say (``có``, ``gì``):
+    marked only beside another word of the query."""
+    if len(folded) < 3:
+        return set()
+    limit = COMMON_SHARE * max(1, searcher.doc_count())
+    return {f for f in folded if searcher.doc_frequency(fieldname, f) > limit}
 
 
 def merge(spans: Iterable[tuple[int, int]], text: str = "") -> list[tuple[int, int]]:

@@ -189,6 +189,7 @@ class Compiled:
     query: Q.Query | None
     mask: Q.Query | None
     marks: list[str]
+    solo: frozenset[str] = frozenset()  # marks that are one-syllable words of the query
 
 
 def build(pq: ParsedQuery) -> Compiled:
@@ -213,7 +214,9 @@ def build(pq: ParsedQuery) -> Compiled:
     excluded = [q for q in (phrase_query(t) for t in pq.excluded) if q is not None]
     excluded += [Q.Term(name, v) for name, values in pq.excluded_filters.items() for v in values]
     mask = Q.Or(excluded) if excluded else None
-    marks = _unique([s for t in pq.free + pq.phrases + pq.title for s in analyze(t).syllables])
+    analyzed = [analyze(t) for t in pq.free + pq.phrases + pq.title]
+    marks = _unique([s for a in analyzed for s in a.syllables])
+    solo = frozenset(w for a in analyzed for w in a.words if "_" not in w)
     # Phrases must match; free words are "any of", and help the ranking beside a phrase.
     if required and scoring:
         query: Q.Query | None = Q.AndMaybe(Q.And(required), Q.Or(scoring))
@@ -226,4 +229,4 @@ def build(pq: ParsedQuery) -> Compiled:
     # Filters narrow whatever was asked; alone, they list the section or source.
     if filters:
         query = Q.And([query, *filters]) if query is not None else Q.And(filters)
-    return Compiled(query, mask, marks)
+    return Compiled(query, mask, marks, solo)

@@ -221,7 +221,7 @@ class SearchService:
         total = len(results)
         if request.page > 1 and (request.page - 1) * request.per_page >= total:
             raise QueryError(f"page {request.page} is beyond the results ({total} in all)")
-        hits = self._hits(searcher, results, compiled.marks)
+        hits = self._hits(searcher, results, compiled.marks, compiled.solo)
         top = max((h.score for h in hits), default=0.0) if request.sort == "relevance" else 0.0
         return SearchResult(
             query=pq.text,
@@ -259,7 +259,7 @@ class SearchService:
         )
         return {"text": " ".join(words), "html": html}
 
-    def _hits(self, searcher, hits, marks: list[str]) -> list[Hit]:
+    def _hits(self, searcher, hits, marks: list[str], solo: frozenset[str] = frozenset()) -> list[Hit]:
         raw = [(h.docnum, h.score, h.fields()) for h in hits]
         if not raw:
             return []
@@ -268,7 +268,7 @@ class SearchService:
         for part in TEXT_PARTS:
             texts = {n: stored.get(part, "") for n, _, stored in raw}
             offsets = {n: stored.get(offsets_field(part), b"") for n, _, stored in raw}
-            spans[part] = highlight.load_spans(searcher, docnums, part, marks, texts, offsets)
+            spans[part] = highlight.load_spans(searcher, docnums, part, marks, texts, offsets, solo)
         hits = []
         for n, score, stored in raw:
             sapo, body = stored.get("sapo", ""), stored.get("body", "")
@@ -297,13 +297,15 @@ class SearchService:
         if docnum is None:
             return None
         stored = searcher.stored_fields(docnum)
-        marks = build(parse(q)).marks if q.strip() else []
+        compiled = build(parse(q)) if q.strip() else None
+        marks = compiled.marks if compiled else []
         article = {k: v for k, v in stored.items() if not k.endswith("_offsets")}
         for part in TEXT_PARTS:
             text = stored.get(part, "")
             spans = highlight.load_spans(
-                searcher, [docnum], part, marks, {docnum: text}, {docnum: stored.get(offsets_field(part), b"")}
-            )[docnum] if marks else []
+                searcher, [docnum], part, marks, {docnum: text}, {docnum: stored.get(offsets_field(part), b"")},
+                compiled.solo,
+            )[docnum] if compiled and marks else []
             article[f"{part}_html"] = highlight.format_whole(text, spans)
         return article
 
