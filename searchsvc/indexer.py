@@ -166,7 +166,13 @@ class Progress:
         if enabled and sys.stderr.isatty():
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, unit=" articles", dynamic_ncols=True, file=sys.stderr)
+            try:
+                width = os.get_terminal_size(sys.stderr.fileno()).columns
+            except OSError:
+                width = 0
+            # A terminal that reports no size (a pty under script, some CI consoles) gets a fixed width.
+            self._bar = tqdm(total=total, unit=" articles", file=sys.stderr, ncols=width if width > 0 else 100,
+                             dynamic_ncols=width > 0)
 
     def update(self, n: int) -> None:
         self.count += n
