@@ -23,7 +23,7 @@ from searchsvc.codec import pack_offsets
 from searchsvc.generations import IndexStore, now_iso
 from searchsvc.parallel import ParallelWriter
 from searchsvc.pool import segment_writer
-from searchsvc.readers import Article, ReadProblem, read_sources
+from searchsvc.readers import Article, ReadNotice, ReadProblem, read_sources
 from searchsvc.schema import FOLDED, SYLLABLE, TEXT_PARTS, WORD, build_schema, codec, field_name, offsets_field
 
 BATCH = 32
@@ -31,7 +31,7 @@ BATCH = 32
 
 @dataclass
 class Summary:
-    """What a reindex did. ``read`` = added + updated + unchanged + failed."""
+    """What a reindex did. ``read`` = added + updated + unchanged + failed; records in the sources = read + merged."""
 
     read: int = 0
     added: int = 0
@@ -39,21 +39,25 @@ class Summary:
     unchanged: int = 0
     deleted: int = 0
     failed: int = 0
+    merged: int = 0
     skipped_files: int = 0
     seconds: float = 0.0
     documents: int = 0
     generation: str = ""
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         d = asdict(self)
         d.pop("problems")
+        d.pop("notes")
         return d
 
     def line(self) -> str:
         return (
             f"read {self.read}, added {self.added}, updated {self.updated}, unchanged {self.unchanged}, "
             f"deleted {self.deleted}, failed {self.failed}"
+            + (f", merged duplicates {self.merged}" if self.merged else "")
             + (f", skipped files {self.skipped_files}" if self.skipped_files else "")
             + f"; {self.documents} articles in {self.generation} ({self.seconds:.1f} s)"
         )
@@ -275,7 +279,18 @@ def _articles(paths: list[Path], summary: Summary, echo: Callable[[str], None]) 
         summary.problems.append(text)
         echo(f"warning: {text}")
 
-    for item in read_sources(paths):
+    notices: list[ReadNotice] = []
+
+    def drain() -> None:
+        """Merged duplicates, undated articles, summary-only feed entries: reported, not failures."""
+        for n in notices:
+            summary.merged += n.kind == "merged"
+            summary.notes.append(str(n))
+            echo(f"note: {n}")
+        notices.clear()
+
+    for item in read_sources(paths, notices=notices):
+        drain()
         if isinstance(item, ReadProblem):
             if item.line is None and "unsupported" in item.reason:
                 summary.skipped_files += 1
@@ -294,6 +309,7 @@ def _articles(paths: list[Path], summary: Summary, echo: Callable[[str], None]) 
             continue
         seen[item.id] = item.origin
         yield prepare(item)
+    drain()
 
 
 def _batches(items: Iterable[Prepared], size: int) -> Iterator[list[Prepared]]:

@@ -1,8 +1,10 @@
-"""Read news articles from JSON Lines dumps and portal text exports.
+"""Read news articles from JSON Lines dumps, portal text exports, HTML pages and feeds.
 
 Readers never raise on bad input: they yield `ReadProblem` values next to the
 `Article` values, so one broken line or file cannot stop a whole indexing run
-and the caller decides how to report problems.
+and the caller decides how to report problems. HTML pages and RSS/Atom feeds
+are read by `html_reader` and `feed_reader`; files are routed by extension and,
+where it is missing or misleading, by sniffing their first kilobyte.
 """
 
 from __future__ import annotations
@@ -23,13 +25,18 @@ from typing import Any
 __all__ = [
     "SUPPORTED_SUFFIXES",
     "Article",
+    "ReadNotice",
     "ReadProblem",
     "read_file",
     "read_sources",
 ]
 
 #: File name endings that `read_sources` picks up (matched case-insensitively).
-SUPPORTED_SUFFIXES: tuple[str, ...] = (".jsonl", ".jsonl.gz", ".txt")
+SUPPORTED_SUFFIXES: tuple[str, ...] = (".jsonl", ".jsonl.gz", ".txt", ".html", ".htm", ".xml", ".rss", ".atom")
+
+_HTML_SUFFIXES = (".html", ".htm")
+_FEED_SUFFIXES = (".xml", ".rss", ".atom")
+_SNIFF_BYTES = 1024
 
 # Aware timestamps are stored as naive Vietnam local time so that every
 # `published` value is comparable; Vietnam has used UTC+7 without DST since 1975.
@@ -82,14 +89,84 @@ class ReadProblem:
         return f"{self.path}:{self.line}: {self.reason}"
 
 
-def read_sources(paths: Iterable[Path]) -> Iterator[Article | ReadProblem]:
-    """Read every supported file under `paths`, in a deterministic order.
+@dataclass(frozen=True)
+class ReadNotice:
+    """Something the operator should hear about that is not a failed record.
+
+    `kind` is one of: `merged` (a duplicate of an article already read, not
+    yielded again), `undated` (the date could not be parsed; the article is
+    kept without one), `summary-only` (a feed entry without full content),
+    `lenient` (a malformed feed read as far as possible).
+    """
+
+    path: str
+    line: int | None
+    kind: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        return f"{where}: {self.reason}"
+
+
+def read_sources(
+    paths: Iterable[Path], *, notices: list[ReadNotice] | None = None
+) -> Iterator[Article | ReadProblem]:
+    """Read every supported file under `paths`, in a deterministic order, each article once.
 
     Directories are walked recursively with entries sorted by name, so ids,
     problem reports and index order are the same on every run. Hidden entries
     and README files inside directories are skipped silently; other files
     with an unsupported type are reported and skipped.
+
+    With a `notices` list, an article whose canonical URL or content (title
+    and body) was already read under another id is merged into the first one:
+    it is not yielded, and a `merged` ReadNotice says so. Without one there
+    is no merging, so a caller that cannot report merges never drops an
+    article silently. Articles without a body but with a URL
+    (summary-only feed entries) are yielded last, so a full copy of the same
+    page wins over them wherever it sits in the walk. Notices are appended to `notices` when
+    given (they are never yielded, so callers that only know Article and
+    ReadProblem keep working). Same-id repeats are left to the caller.
     """
+    seen: dict[bytes, tuple[str, str]] = {}
+    held: list[Article] = []
+
+    def duplicate(item: Article) -> bool:
+        keys = _dedupe_keys(item)
+        match = next((key for key in keys if key in seen), None)
+        if match is not None and seen[match][0] != item.id:
+            first_id, first_origin = seen[match]
+            same = f"canonical URL {canonical_url(item.url)}" if match.startswith(b"u") else "title and body"
+            if notices is not None:
+                notices.append(ReadNotice(
+                    item.origin, None, "merged",
+                    f"duplicate of {first_id!r} ({first_origin}), same {same}; {item.id!r} merged into it",
+                ))
+            return True
+        for key in keys:
+            seen.setdefault(key, (item.id, item.origin))
+        return False
+
+    for item in _read_paths(paths):
+        if isinstance(item, ReadNotice):
+            if notices is not None:
+                notices.append(item)
+            continue
+        if isinstance(item, Article) and notices is not None:
+            if not item.body.strip() and item.url.strip():
+                # A summary-only copy (a feed entry) waits: the full page may come later and should win.
+                held.append(item)
+                continue
+            if duplicate(item):
+                continue
+        yield item
+    for item in held:
+        if not duplicate(item):
+            yield item
+
+
+def _read_paths(paths: Iterable[Path]) -> Iterator[Article | ReadProblem | ReadNotice]:
     for raw_path in paths:
         path = Path(raw_path)
         if path.is_dir():
@@ -100,12 +177,55 @@ def read_sources(paths: Iterable[Path]) -> Iterator[Article | ReadProblem]:
             yield ReadProblem(str(path), None, "no such file or directory")
 
 
-def read_file(path: Path, *, root: Path | None = None) -> Iterator[Article | ReadProblem]:
-    """Read one file, choosing the format by its name.
+def canonical_url(url: str) -> str:
+    """The form two URLs of the same page share: https, lower-case host, no fragment, tracking or trailing slash."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-    `root` is the directory the file was found under; portal text articles
-    take their stable id from the path relative to it (or from the bare file
-    name without a root), so moving a whole collection keeps its ids.
+    url = url.strip()
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if not parts.netloc:
+        return url
+    scheme = "https" if parts.scheme.lower() in ("http", "https") else parts.scheme.lower()
+    host = parts.netloc.lower().removeprefix("www.")
+    path = parts.path.rstrip("/") or "/"
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                       if not k.lower().startswith("utm_") and k.lower() not in ("fbclid", "gclid", "zarsrc")])
+    return urlunsplit((scheme, host, path, query, ""))
+
+
+def content_hash(article: Article) -> str:
+    """A hash of what a reader sees (title and body, whitespace and Unicode form ignored); '' without a body."""
+    if not article.body.strip():
+        return ""
+    text = "\n".join(" ".join(unicodedata.normalize("NFC", part).split()) for part in (article.title, article.body))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _dedupe_keys(article: Article) -> list[bytes]:
+    keys = []
+    url = canonical_url(article.url)
+    if url:
+        keys.append(b"u" + hashlib.blake2b(url.encode("utf-8"), digest_size=16).digest())
+    digest = content_hash(article)
+    if digest:
+        keys.append(b"h" + bytes.fromhex(digest)[:16])
+    return keys
+
+
+def read_file(path: Path, *, root: Path | None = None) -> Iterator[Article | ReadProblem | ReadNotice]:
+    """Read one file, choosing the format by its name and, where that is not enough, its content.
+
+    `.jsonl`/`.jsonl.gz` are always JSON Lines. Any other file is sniffed: an
+    RSS/Atom feed, an HTML page or JSON Lines is read as such whatever it is
+    called (a `.txt` that sniffs as none of them stays a portal export, and
+    an `.html`/`.xml` that sniffs as nothing is still tried by its name).
+
+    `root` is the directory the file was found under; portal text articles,
+    HTML pages and feeds take their stable id from the path relative to it
+    (or from the bare file name without a root), so moving a whole collection
+    keeps its ids.
     """
     path = Path(path)
     name = path.name.lower()
@@ -117,10 +237,66 @@ def read_file(path: Path, *, root: Path | None = None) -> Iterator[Article | Rea
         yield from _read_jsonl(path, compressed=True)
     elif name.endswith(".jsonl"):
         yield from _read_jsonl(path, compressed=False)
-    elif name.endswith(".txt"):
-        yield from _read_portal_text(path, _id_key(path, root))
     else:
-        yield ReadProblem(str(path), None, "unsupported file type, skipped")
+        kind = sniff(path)
+        if kind is None:
+            if name.endswith(".txt"):
+                kind = "portal"
+            elif name.endswith(_HTML_SUFFIXES):
+                kind = "html"
+            elif name.endswith(_FEED_SUFFIXES):
+                kind = "feed"
+        if kind == "portal":
+            yield from _read_portal_text(path, _id_key(path, root))
+        elif kind == "jsonl":
+            yield from _read_jsonl(path, compressed=False)
+        elif kind == "html":
+            from searchsvc.html_reader import read_html_file
+
+            yield from read_html_file(path, _id_key(path, root))
+        elif kind == "feed":
+            from searchsvc.feed_reader import read_feed_file
+
+            yield from read_feed_file(path, _id_key(path, root))
+        else:
+            yield ReadProblem(str(path), None, "unsupported file type, skipped")
+
+
+def sniff(path: Path) -> str | None:
+    """Guess a file's format from its first kilobyte: 'feed', 'html', 'jsonl', 'portal' or None.
+
+    Used when the extension is missing or misleading (`bai-viet` saved
+    without `.html`, a feed saved as `.txt`); None when nothing is recognised.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_SNIFF_BYTES)
+            fh.seek(0)
+            first_line = fh.readline(1 << 20)
+    except OSError:
+        return None
+    head = head.removeprefix(codecs.BOM_UTF8)
+    first_line = first_line.removeprefix(codecs.BOM_UTF8)
+    text = head.decode("utf-8", errors="ignore")
+    lowered = text.lstrip().lower()
+    markup = re.sub(r"<!--.*?-->", "", lowered, flags=re.DOTALL)
+    markup = re.sub(r"^<\?xml[^>]*\?>\s*", "", markup)
+    if markup.startswith("<"):
+        if re.match(r"(<\?xml-stylesheet[^>]*>\s*)*<(rss|feed|rdf:rdf)\b", markup):
+            return "feed"
+        if re.match(r"(<!doctype\s+html|<html|<head|<body|<meta|<title|<article)\b", markup):
+            return "html"
+        return None
+    if lowered.startswith("{"):
+        try:
+            record = json.loads(first_line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        return "jsonl" if isinstance(record, dict) and ("id" in record or "title" in record) else None
+    lines = [unicodedata.normalize("NFC", line.strip()) for line in text.split("\n") if line.strip()]
+    if any(_DATE_LINE_RE.match(line) for line in lines[:5]):
+        return "portal"
+    return None
 
 
 def _id_key(path: Path, root: Path | None) -> str:

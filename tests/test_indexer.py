@@ -56,6 +56,9 @@ def copies(n: int, prefix: str = "copy") -> list[dict]:
     for i in range(n):
         r = dict(records[i % len(records)])
         r["id"] = f"{prefix}-{i:04d}"
+        # Distinct text and URL, or the reader would merge the copies as duplicates of one article.
+        r["title"] += f" ({prefix} {i})"
+        r["url"] = r.get("url", "") + f"?copy={i}" if r.get("url") else ""
         out.append(r)
     return out
 
@@ -130,7 +133,7 @@ def index_content(root: Path) -> dict:
 def test_full_build_of_the_demo(demo_build) -> None:
     root, summary, messages = demo_build
     assert summary.as_dict() | {"seconds": 0} == {
-        "read": DEMO_IDS, "added": DEMO_IDS, "updated": 0, "unchanged": 0, "deleted": 0, "failed": 0,
+        "read": DEMO_IDS, "added": DEMO_IDS, "updated": 0, "unchanged": 0, "deleted": 0, "failed": 0, "merged": 0,
         "skipped_files": 0, "seconds": 0, "documents": DEMO_IDS, "generation": "gen-000001",
     }
     assert summary.problems == [] and messages == []
@@ -255,7 +258,7 @@ def test_rerun_unchanged_adds_nothing_and_publishes_nothing(tmp_path: Path) -> N
     inode, meta = current.stat().st_ino, (root / "gen-000001" / META).read_text()
     again = reindex([src], root, jobs=1, echo=Echo())
     assert again.as_dict() | {"seconds": 0} == {
-        "read": 5, "added": 0, "updated": 0, "unchanged": 5, "deleted": 0, "failed": 0, "skipped_files": 0,
+        "read": 5, "added": 0, "updated": 0, "unchanged": 5, "deleted": 0, "failed": 0, "merged": 0, "skipped_files": 0,
         "seconds": 0, "documents": 5, "generation": "gen-000001",
     }
     assert gen_names(root) == ["gen-000001"]

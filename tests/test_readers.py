@@ -457,7 +457,7 @@ def test_read_problem_str() -> None:
 
 
 def test_supported_suffixes() -> None:
-    assert SUPPORTED_SUFFIXES == (".jsonl", ".jsonl.gz", ".txt")
+    assert SUPPORTED_SUFFIXES == (".jsonl", ".jsonl.gz", ".txt", ".html", ".htm", ".xml", ".rss", ".atom")
 
 
 # --- Real seed and demo data ---------------------------------------------------------
