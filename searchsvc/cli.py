@@ -31,7 +31,7 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 @click.command("reindex")
-@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("sources", nargs=-1, required=True)
 @index_option
 @click.option("--full", is_flag=True, help="Rebuild from nothing instead of updating changed articles.")
 @click.option("--delete-missing", is_flag=True, help="Remove indexed articles that are no longer in SOURCES.")
@@ -41,9 +41,10 @@ def _fail(message: str, code: int = 2) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress, only problems and the summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def reindex_command(sources, index_dir, full, delete_missing, jobs, wait, quiet, as_json) -> None:
-    """Index articles from SOURCES (files or directories) into a new generation and switch to it.
+    """Index articles from SOURCES (files, directories or feed URLs) into a new generation and switch to it.
 
-    Reads JSON Lines (.jsonl, .jsonl.gz) and the portal text export (.txt).
+    Reads JSON Lines (.jsonl, .jsonl.gz), the portal text export (.txt), saved HTML article pages and
+    RSS/Atom feeds (files, or http(s) URLs when the network allows); files are also recognised by content.
     Bad records are reported with file and line; the rest is indexed. Exit
     status 1 when any record failed, 2 when the reindex could not run.
     """

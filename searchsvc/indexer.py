@@ -20,6 +20,7 @@ from pathlib import Path
 
 from searchsvc import analysis
 from searchsvc.codec import pack_offsets
+from searchsvc.feed_reader import is_url
 from searchsvc.generations import IndexStore, now_iso
 from searchsvc.parallel import ParallelWriter
 from searchsvc.pool import segment_writer
@@ -133,13 +134,15 @@ def documents(batch: list[Prepared]) -> list[dict]:
 # --- the reindex -----------------------------------------------------------------------------
 
 
-def count_records(paths: Iterable[Path]) -> int | None:
-    """A cheap estimate of how many articles the sources hold, for the progress bar's ETA."""
+def count_records(paths: Iterable[Path | str]) -> int | None:
+    """A cheap estimate of how many articles the sources hold, for the progress bar's ETA (None: unknown)."""
     import gzip
 
     total = 0
     try:
         for path in paths:
+            if is_url(path):
+                return None
             files = sorted(path.rglob("*")) if path.is_dir() else [path]
             for f in files:
                 name = f.name
@@ -230,7 +233,7 @@ def reindex(
     from whoosh import index as whoosh_index
 
     start = time.monotonic()
-    paths = [Path(s) for s in sources]
+    paths = [s if is_url(s) else Path(s) for s in sources]
     store = IndexStore(index_dir)
     summary = Summary()
     jobs = jobs or os.cpu_count() or 1

@@ -110,7 +110,7 @@ class ReadNotice:
 
 
 def read_sources(
-    paths: Iterable[Path], *, notices: list[ReadNotice] | None = None
+    paths: Iterable[Path | str], *, notices: list[ReadNotice] | None = None
 ) -> Iterator[Article | ReadProblem]:
     """Read every supported file under `paths`, in a deterministic order, each article once.
 
@@ -166,8 +166,13 @@ def read_sources(
             yield item
 
 
-def _read_paths(paths: Iterable[Path]) -> Iterator[Article | ReadProblem | ReadNotice]:
+def _read_paths(paths: Iterable[Path | str]) -> Iterator[Article | ReadProblem | ReadNotice]:
+    from searchsvc.feed_reader import is_url, read_feed_url
+
     for raw_path in paths:
+        if is_url(raw_path):
+            yield from read_feed_url(str(raw_path))
+            continue
         path = Path(raw_path)
         if path.is_dir():
             yield from _read_directory(path, path, set())

@@ -7,6 +7,7 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
+from searchsvc.generations import IndexStore
 from searchsvc.indexer import reindex
 from searchsvc.readers import Article, ReadNotice, ReadProblem, read_file, read_sources, sniff
 from searchsvc.search import SearchService
@@ -224,3 +225,42 @@ def test_reindex_of_a_mixed_directory_reconciles_with_its_inputs(tmp_path: Path)
         assert doc is not None and doc["title"] == article.title
     again = reindex([src], tmp_path / "index", jobs=1, echo=Echo())
     assert (again.read, again.added, again.unchanged, again.failed, again.merged) == (records - 3, 0, 13, 1, 3)
+
+
+def test_reindex_reads_a_feed_by_url_and_reports_one_it_cannot_fetch(tmp_path: Path) -> None:
+    """A feed URL is fetched (here from a server on 127.0.0.1) and read like a saved feed."""
+    import http.server
+    import socket
+    import threading
+
+    feed = (FIXTURES / "feeds" / "tin_moi.rss").read_bytes()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            body = feed if self.path == "/rss/tin-moi.rss" else b""
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "application/rss+xml")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}/rss.xml"
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/rss/tin-moi.rss"
+        saved = [a for a in read_sources([FIXTURES / "feeds" / "tin_moi.rss"]) if isinstance(a, Article)]
+        summary = reindex([url, closed], tmp_path / "index", jobs=1, echo=Echo())
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert summary.added == len(saved) > 0 and summary.failed == 1
+    assert summary.problems[0].startswith(f"{closed}: cannot fetch the feed")
+    _, ix = IndexStore(tmp_path / "index").open()
+    with ix.searcher() as searcher:
+        assert sorted(d["title"] for d in searcher.documents()) == sorted(a.title for a in saved)
+    ix.close()
