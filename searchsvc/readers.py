@@ -135,6 +135,10 @@ def read_sources(
     def duplicate(item: Article) -> bool:
         keys = _dedupe_keys(item)
         match = next((key for key in keys if key in seen), None)
+        if match is not None and seen[match][0] == item.id:
+            if notices is not None:  # the same file reached twice (a directory and a sitemap listing it)
+                notices.append(ReadNotice(item.origin, None, "merged", f"{item.id!r} was already read; read once"))
+            return True
         if match is not None and seen[match][0] != item.id:
             first_id, first_origin = seen[match]
             same = f"canonical URL {canonical_url(item.url)}" if match.startswith(b"u") else "title and body"
@@ -263,12 +267,16 @@ def read_file(path: Path, *, root: Path | None = None) -> Iterator[Article | Rea
             from searchsvc.feed_reader import read_feed_file
 
             yield from read_feed_file(path, _id_key(path, root))
+        elif kind == "sitemap":
+            from searchsvc.sitemap_reader import read_sitemap_file
+
+            yield from read_sitemap_file(path)
         else:
             yield ReadProblem(str(path), None, "unsupported file type, skipped")
 
 
 def sniff(path: Path) -> str | None:
-    """Guess a file's format from its first kilobyte: 'feed', 'html', 'jsonl', 'portal' or None.
+    """Guess a file's format from its first kilobyte: 'feed', 'sitemap', 'html', 'jsonl', 'portal' or None.
 
     Used when the extension is missing or misleading (`bai-viet` saved
     without `.html`, a feed saved as `.txt`); None when nothing is recognised.
@@ -289,6 +297,8 @@ def sniff(path: Path) -> str | None:
     if markup.startswith("<"):
         if re.match(r"(<\?xml-stylesheet[^>]*>\s*)*<(rss|feed|rdf:rdf)\b", markup):
             return "feed"
+        if re.match(r"(<\?xml-stylesheet[^>]*>\s*)*<(urlset|sitemapindex)\b", markup):
+            return "sitemap"
         if re.match(r"(<!doctype\s+html|<html|<head|<body|<meta|<title|<article)\b", markup):
             return "html"
         return None

@@ -1,0 +1,86 @@
+"""Sitemaps: a newsroom's list of its article pages (``<urlset><url><loc>``), read page by page.
+
+A ``<loc>`` that names a file (relative to the sitemap, or ``file://``) is
+read like any other file; an ``http(s)`` one is fetched when the network
+allows, with a timeout, and read as an HTML page. A sitemap index
+(``<sitemapindex>``) is followed to its sitemaps. Entities are never
+resolved and nothing is fetched while parsing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from lxml import etree
+
+from searchsvc.feed_reader import FETCH_TIMEOUT_S, is_url
+from searchsvc.readers import Article, ReadNotice, ReadProblem, canonical_url, read_file
+
+__all__ = ["read_sitemap_file"]
+
+MAX_DEPTH = 3
+MAX_PAGE_BYTES = 10 * 1024 * 1024
+
+
+def read_sitemap_file(path: Path, depth: int = 0) -> Iterator[Article | ReadProblem | ReadNotice]:
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+    try:
+        tree = etree.parse(str(path), parser)
+    except (OSError, etree.XMLSyntaxError) as exc:
+        yield ReadProblem(str(path), None, f"not a readable sitemap: {exc}")
+        return
+    root = tree.getroot()
+    nested = etree.QName(root).localname == "sitemapindex"
+    locs = [(el.sourceline, (el.text or "").strip()) for el in root.iter("{*}loc")]
+    if not locs:
+        yield ReadProblem(str(path), None, "sitemap lists no pages")
+        return
+    for line, loc in locs:
+        if not loc:
+            continue
+        if is_url(loc):
+            if nested:
+                yield ReadProblem(str(path), line, f"sitemap {loc} is on the web; save it beside this one to read it")
+            else:
+                yield from _read_page_url(loc, str(path), line)
+            continue
+        target = _local_path(loc, path.parent)
+        if not target.is_file():
+            yield ReadProblem(str(path), line, f"listed {'sitemap' if nested else 'page'} not found: {target}")
+        elif nested:
+            if depth >= MAX_DEPTH:
+                yield ReadProblem(str(path), line, f"sitemaps nested deeper than {MAX_DEPTH}, {target} not read")
+            else:
+                yield from read_sitemap_file(target, depth + 1)
+        else:
+            yield from read_file(target, root=path.parent)
+
+
+def _local_path(loc: str, base: Path) -> Path:
+    parts = urlsplit(loc)
+    if parts.scheme == "file":
+        return Path(unquote(parts.path))
+    return (base / unquote(loc)).resolve()
+
+
+def _read_page_url(url: str, sitemap: str, line: int) -> Iterator[Article | ReadProblem | ReadNotice]:
+    import urllib.error
+    import urllib.request
+
+    from searchsvc.html_reader import read_html_page
+
+    request = urllib.request.Request(url, headers={"User-Agent": "searchsvc sitemap reader"})
+    try:
+        with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT_S) as response:
+            data = response.read(MAX_PAGE_BYTES + 1)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        yield ReadProblem(sitemap, line, f"cannot fetch {url}: {getattr(exc, 'reason', None) or exc}")
+        return
+    if len(data) > MAX_PAGE_BYTES:
+        yield ReadProblem(sitemap, line, f"{url} is larger than {MAX_PAGE_BYTES // (1024 * 1024)} MB, not read")
+        return
+    article_id = "html-" + hashlib.sha1(canonical_url(url).encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
+    yield from read_html_page(data, article_id=article_id, origin=url)
