@@ -18,33 +18,21 @@ from typing import Any
 import feedparser
 
 from searchsvc.dates import parse_date, to_vietnam_time
+from searchsvc.fetch import FetchError, fetch
 from searchsvc.html_reader import clean_text, fragment_to_text
 from searchsvc.readers import VIETNAM_TZ, Article, ReadNotice, ReadProblem
 
-__all__ = ["read_feed", "read_feed_file", "read_feed_url", "is_url"]
+__all__ = ["read_feed", "read_feed_file", "read_feed_url"]
 
-FETCH_TIMEOUT_S = 20
 MAX_FEED_BYTES = 20 * 1024 * 1024
-
-
-def is_url(source: object) -> bool:
-    return isinstance(source, str) and source.lower().startswith(("http://", "https://"))
 
 
 def read_feed_url(url: str) -> Iterator[Article | ReadProblem | ReadNotice]:
     """Fetch a feed the operator named by URL (when the network allows) and read it like a saved one."""
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(url, headers={"User-Agent": "searchsvc feed reader"})
     try:
-        with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT_S) as response:
-            data = response.read(MAX_FEED_BYTES + 1)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        yield ReadProblem(url, None, f"cannot fetch the feed: {getattr(exc, 'reason', None) or exc}")
-        return
-    if len(data) > MAX_FEED_BYTES:
-        yield ReadProblem(url, None, f"feed larger than {MAX_FEED_BYTES // (1024 * 1024)} MB, not read")
+        data = fetch(url, MAX_FEED_BYTES)
+    except FetchError as exc:
+        yield ReadProblem(url, None, str(exc))
         return
     yield from read_feed(data, key=url, origin=url)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from searchsvc import analysis
 from searchsvc.codec import pack_offsets
-from searchsvc.feed_reader import is_url
+from searchsvc.fetch import is_url
 from searchsvc.generations import IndexStore, now_iso
 from searchsvc.parallel import ParallelWriter
 from searchsvc.pool import segment_writer

@@ -171,7 +171,8 @@ def read_sources(
 
 
 def _read_paths(paths: Iterable[Path | str]) -> Iterator[Article | ReadProblem | ReadNotice]:
-    from searchsvc.feed_reader import is_url, read_feed_url
+    from searchsvc.feed_reader import read_feed_url
+    from searchsvc.fetch import is_url
 
     for raw_path in paths:
         if is_url(raw_path):

@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 from lxml import etree
 
-from searchsvc.feed_reader import FETCH_TIMEOUT_S, is_url
+from searchsvc.fetch import FetchError, fetch, is_url
 from searchsvc.readers import Article, ReadNotice, ReadProblem, canonical_url, read_file
 
 __all__ = ["read_sitemap_file"]
@@ -67,20 +67,12 @@ def _local_path(loc: str, base: Path) -> Path:
 
 
 def _read_page_url(url: str, sitemap: str, line: int) -> Iterator[Article | ReadProblem | ReadNotice]:
-    import urllib.error
-    import urllib.request
-
     from searchsvc.html_reader import read_html_page
 
-    request = urllib.request.Request(url, headers={"User-Agent": "searchsvc sitemap reader"})
     try:
-        with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT_S) as response:
-            data = response.read(MAX_PAGE_BYTES + 1)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        yield ReadProblem(sitemap, line, f"cannot fetch {url}: {getattr(exc, 'reason', None) or exc}")
-        return
-    if len(data) > MAX_PAGE_BYTES:
-        yield ReadProblem(sitemap, line, f"{url} is larger than {MAX_PAGE_BYTES // (1024 * 1024)} MB, not read")
+        data = fetch(url, MAX_PAGE_BYTES)
+    except FetchError as exc:
+        yield ReadProblem(sitemap, line, str(exc))
         return
     article_id = "html-" + hashlib.sha1(canonical_url(url).encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
     yield from read_html_page(data, article_id=article_id, origin=url)

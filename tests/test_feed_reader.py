@@ -259,7 +259,7 @@ def test_reindex_reads_a_feed_by_url_and_reports_one_it_cannot_fetch(tmp_path: P
         server.shutdown()
         server.server_close()
     assert summary.added == len(saved) > 0 and summary.failed == 1
-    assert summary.problems[0].startswith(f"{closed}: cannot fetch the feed")
+    assert summary.problems[0].startswith(f"{closed}: cannot fetch {closed}")
     _, ix = IndexStore(tmp_path / "index").open()
     with ix.searcher() as searcher:
         assert sorted(d["title"] for d in searcher.documents()) == sorted(a.title for a in saved)
