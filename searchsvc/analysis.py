@@ -26,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from whoosh.analysis import Filter, LowercaseFilter, Token, Tokenizer
+from whoosh.analysis import CompositeAnalyzer, Filter, LowercaseFilter, Token, Tokenizer
 
 from searchsvc.pyvi_features import tag
 
@@ -441,20 +441,20 @@ class FoldFilter(Filter):
             yield t
 
 
-def word_analyzer():
+def word_analyzer() -> CompositeAnalyzer:
     return VietnameseTokenizer("word") | LowercaseFilter()
 
 
-def syllable_analyzer():
+def syllable_analyzer() -> CompositeAnalyzer:
     return VietnameseTokenizer("syllable") | LowercaseFilter()
 
 
-def compound_syllable_analyzer():
+def compound_syllable_analyzer() -> CompositeAnalyzer:
     """Syllables of multi-syllable words only: a one-syllable word is already a word term."""
     return VietnameseTokenizer("compound-syllable") | LowercaseFilter()
 
 
-def folded_analyzer():
+def folded_analyzer() -> CompositeAnalyzer:
     return VietnameseTokenizer("syllable") | LowercaseFilter() | FoldFilter()
 
 

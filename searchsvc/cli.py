@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -21,7 +22,7 @@ INDEX_HELP = (
 )
 
 
-def index_option(f):
+def index_option(f: Callable) -> Callable:
     return click.option("--index", "index_dir", type=click.Path(file_okay=False), default=None, help=INDEX_HELP)(f)
 
 

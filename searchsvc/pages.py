@@ -360,7 +360,7 @@ def _retry_href() -> str | None:
     return href + ("?" + query if query else "")
 
 
-def render_error(status: int, title: str, message: str, **extra: Any):
+def render_error(status: int, title: str, message: str, **extra: Any) -> Response:
     if status >= 500:
         extra.setdefault("retry_href", _retry_href())
     response = Response(
@@ -375,7 +375,7 @@ def render_error(status: int, title: str, message: str, **extra: Any):
 
 
 @pages.get("/")
-def index():
+def index() -> Response | str:
     q = request.args.get("q", "")
     if "q" not in request.args and not has_filters():
         return render_template("search.html", state="home", q="", examples=EXAMPLES, autofocus=True)
@@ -438,7 +438,7 @@ def _plain_search_link() -> dict[str, str]:
 
 
 @pages.get("/articles/<path:doc_id>")
-def article(doc_id: str):
+def article(doc_id: str) -> Response | str:
     q = request.args.get("q", "")
     if len(q) > current_app.config.get("MAX_QUERY_CHARS", 500):
         q = ""  # only used for highlighting: show the article unmarked
@@ -453,7 +453,7 @@ def article(doc_id: str):
 
 
 @pages.get("/opensearch.xml")
-def opensearch():
+def opensearch() -> Response | str:
     root = request.url_root
     template = root + "?q={searchTerms}"
     xml = (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, NotFound
 
 from searchsvc.search import MAX_PER_PAGE, IndexUnavailable, QueryError, SearchRequest, SearchService
@@ -24,7 +24,7 @@ def service() -> SearchService:
     return current_app.extensions["searchsvc"]
 
 
-def error_response(status: int, message: str):
+def error_response(status: int, message: str) -> Response:
     response = jsonify({"error": {"status": status, "message": message}})
     response.status_code = status
     return response
@@ -69,7 +69,7 @@ def search_request() -> SearchRequest:
 
 
 @api.get("/api/search")
-def api_search():
+def api_search() -> Response:
     req = search_request()
     if not req.q.strip() and not (req.category or req.source or req.date_from or req.date_to):
         raise BadParameter("'q' is required")
@@ -77,7 +77,7 @@ def api_search():
 
 
 @api.get("/api/suggest")
-def api_suggest():
+def api_suggest() -> Response:
     q = request.args.get("q", "")
     if len(q) > current_app.config["MAX_QUERY_CHARS"]:
         raise BadParameter(f"'q' is too long (at most {current_app.config['MAX_QUERY_CHARS']} characters)")
@@ -85,7 +85,7 @@ def api_suggest():
 
 
 @api.get("/api/articles/<doc_id>")
-def api_article(doc_id: str):
+def api_article(doc_id: str) -> Response:
     article = service().article(doc_id, request.args.get("q", ""))
     if article is None:
         raise NotFound(f"no article with id {doc_id!r}")
@@ -95,7 +95,7 @@ def api_article(doc_id: str):
 
 
 @api.get("/healthz")
-def healthz():
+def healthz() -> Response:
     return jsonify(service().health())
 
 
