@@ -20,6 +20,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         template_folder=str(Path(__file__).resolve().parent.parent / "templates"),
     )
     app.config.update(_config.load(test_config))
+    app.json.ensure_ascii = False  # Vietnamese as text in the JSON API, not \u escapes
 
     from searchsvc import cli, pages, web
     from searchsvc.analysis import load_model
