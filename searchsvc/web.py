@@ -94,6 +94,13 @@ def api_article(doc_id: str) -> Response:
     return jsonify(article)
 
 
+@api.get("/api/openapi.json")
+def api_openapi() -> Response:
+    from searchsvc.openapi import document
+
+    return jsonify(document())
+
+
 @api.get("/healthz")
 def healthz() -> Response:
     return jsonify(service().health())

@@ -320,3 +320,43 @@ def test_http_non_ascii_query(live_server, form):
     prefix = unicodedata.normalize(form, "đường minh")
     status, _, body = http_get(f"{live_server}/api/suggest?" + urllib.parse.urlencode({"q": prefix}))
     assert status == 200 and body["suggestions"] == [title]
+
+
+# --- the OpenAPI document describes what the API really answers ----------------------------------------------
+
+
+def _validator(client, name: str):
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    doc = client.get("/api/openapi.json").get_json()
+    resource = Resource.from_contents(doc | {"$schema": Draft202012Validator.META_SCHEMA["$id"]})
+    registry = Registry().with_resource("urn:api", resource)
+    return Draft202012Validator({"$ref": f"urn:api#/components/schemas/{name}"}, registry=registry)
+
+
+def test_openapi_document_is_valid_and_lists_every_api_route(client, app):
+    doc = client.get("/api/openapi.json").get_json()
+    assert doc["openapi"].startswith("3.1")
+    routes = {r.rule.replace("<", "{").replace(">", "}") for r in app.url_map.iter_rules()
+              if r.rule.startswith("/api") or r.rule == "/healthz"}
+    assert routes == set(doc["paths"])
+
+
+@pytest.mark.parametrize(("url", "schema"), [
+    ("/api/search?q=h%C3%A0+n%E1%BB%99i", "SearchResult"),
+    ("/api/search?q=ha+noi+ngap+lut&per_page=3&page=2", "SearchResult"),
+    ("/api/search?q=m%C6%B0a&sort=newest&from=2024-01-01&to=2024-12-31", "SearchResult"),
+    ("/api/search?q=xyzzyqw", "SearchResult"),
+    ("/api/suggest?q=ha+n", "Suggestions"),
+    ("/api/articles/demo-001?q=ng%E1%BA%ADp", "Article"),
+    ("/healthz", "Health"),
+    ("/api/search?per_page=51&q=a", "Error"),
+    ("/api/articles/nope", "Error"),
+    ("/api/nowhere", "Error"),
+])
+def test_real_responses_match_the_openapi_document(client, url, schema):
+    response = client.get(url)
+    errors = sorted(_validator(client, schema).iter_errors(response.get_json()), key=str)
+    assert not errors, [e.message for e in errors[:3]]
+    assert (response.status_code >= 400) == (schema == "Error")
