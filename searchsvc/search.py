@@ -206,7 +206,9 @@ class SearchService:
             query = Q.And([query, date_filter])
         sortedby = None
         if request.sort == "newest":
-            sortedby = [sorting.FieldFacet("published", reverse=True), sorting.ScoreFacet()]
+            # Dated articles first (newest first), then the undated ones by relevance.
+            dated = sorting.QueryFacet({"dated": Q.Every("published")}, other="undated")
+            sortedby = [dated, sorting.FieldFacet("published", reverse=True), sorting.ScoreFacet()]
         facets = sorting.Facets()
         for name in FACETS:
             facets.add_field(name, maptype=sorting.Count)

@@ -468,8 +468,6 @@ def test_sort_newest_places_undated_articles_consistently(tmp_service):
     assert paged == order
 
 
-@pytest.mark.xfail(reason="BUG: sort=newest puts an undated article first, above the newest dated one "
-                          "(Whoosh sorts the missing 'published' value highest in reverse order)", strict=True)
 def test_sort_newest_puts_undated_articles_last(tmp_service):
     assert [h.id for h in search(tmp_service, "mã độc", sort="newest").hits][-1] == "tmp-undated"
 
