@@ -30,6 +30,7 @@ SYLLABLE_WEIGHT = 0.35
 FOLDED_WEIGHT = 0.5
 FOLDED_WEIGHT_ACCENTED = 0.1
 PAIR_WEIGHT = 1.0
+ALTERNATIVE_PHRASE_BOOST = 2.0
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _TOKEN = re.compile(
@@ -53,6 +54,7 @@ class ParsedQuery:
     excluded: list[str] = field(default_factory=list)
     filters: dict[str, list[str]] = field(default_factory=dict)
     excluded_filters: dict[str, list[str]] = field(default_factory=dict)
+    alternatives: bool = False  # an OR was typed: phrases become alternatives instead of requirements
 
     @property
     def empty(self) -> bool:
@@ -86,6 +88,7 @@ def parse(text: str, max_chars: int = MAX_QUERY_CHARS) -> ParsedQuery:
             continue
         if m.group("word") == "OR" and not fieldname and not m.group("neg"):
             flush()
+            pq.alternatives = True
             continue
         if not any(ch.isalnum() for ch in value):
             continue  # punctuation alone matches nothing
@@ -218,6 +221,10 @@ def build(pq: ParsedQuery) -> Compiled:
     marks = _unique([s for a in analyzed for s in a.syllables])
     solo = frozenset(w for a in analyzed for w in a.words if "_" not in w)
     # Phrases must match; free words are "any of", and help the ranking beside a phrase.
+    # With an OR typed, a phrase is one more alternative ("xe buýt" OR robot).
+    if pq.alternatives and required:
+        scoring += [Q.Or([q], boost=ALTERNATIVE_PHRASE_BOOST) for q in required]
+        required = []
     if required and scoring:
         query: Q.Query | None = Q.AndMaybe(Q.And(required), Q.Or(scoring))
     elif required:
