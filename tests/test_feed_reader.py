@@ -7,6 +7,8 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
+from conftest import Echo
+
 from searchsvc.generations import IndexStore
 from searchsvc.indexer import reindex
 from searchsvc.readers import Article, ReadNotice, ReadProblem, read_file, read_sources, sniff
@@ -20,12 +22,6 @@ SUMMARY_ONLY = FEEDS / "chi_tom_tat.xml"
 BAD_DATE = FEEDS / "ngay_loi.rss"
 
 
-class Echo:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def __call__(self, message: str) -> None:
-        self.lines.append(message)
 
 
 def _split(items: list) -> tuple[list[Article], list[ReadNotice], list[ReadProblem]]:

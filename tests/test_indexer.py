@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from conftest import Echo
 from whoosh import index as whoosh_index
 
 from searchsvc.analysis import clean
@@ -31,12 +32,6 @@ DEMO_JSONL = DEMO_DIR / "articles.jsonl"
 DEMO_IDS = 33  # 26 JSON Lines articles + 7 portal text articles
 
 
-class Echo:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def __call__(self, message: str) -> None:
-        self.lines.append(message)
 
 
 def demo_records() -> list[dict]:

@@ -7,18 +7,14 @@ import shutil
 import threading
 from pathlib import Path
 
+from conftest import Echo
+
 from searchsvc.indexer import reindex
 from searchsvc.readers import Article, ReadProblem, read_sources, sniff
 
 HTML = Path(__file__).parent / "fixtures" / "html"
 
 
-class Echo:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def __call__(self, line: str) -> None:
-        self.lines.append(line)
 
 
 def _site(tmp_path: Path, extra_loc: str = "") -> Path:
