@@ -20,6 +20,7 @@ import pickle
 import zlib
 from array import array
 
+import numpy as np
 from whoosh import formats
 from whoosh.codec import whoosh3
 from whoosh.util.numeric import byte_to_length, length_to_byte
@@ -298,3 +299,111 @@ def unpack_offsets(data: bytes) -> list[tuple[int, int]]:
         spans.append((start, end))
         total = end
     return spans
+
+
+# --- Whole posting lists as arrays (the ranking path, ranking.py) ---------------------------------
+
+
+def np_unvarints(data: bytes) -> np.ndarray:
+    """:func:`unvarints` for a whole buffer at once, as int64."""
+    b = np.frombuffer(data, dtype=np.uint8)
+    if b.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    ends = b < 0x80
+    if ends.all():
+        return b.astype(np.int64)
+    starts = np.flatnonzero(np.concatenate(([True], ends[:-1])))
+    group = np.cumsum(np.concatenate(([0], ends[:-1]))).astype(np.int64)
+    shift = 7 * (np.arange(b.size) - starts[group])
+    return np.add.reduceat((b & 0x7F).astype(np.int64) << shift, starts)
+
+
+def _restart_cumsum(deltas_: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Running sums that start again at each run of ``counts`` items (delta-coded lists laid end to end)."""
+    total = np.cumsum(deltas_)
+    ends = np.cumsum(counts)
+    base = np.concatenate(([0], total[ends[:-1] - 1])) if len(counts) else np.zeros(0, dtype=np.int64)
+    return total - np.repeat(base, counts)
+
+
+def _count_ends(blob: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """How many varints each of the values laid end to end in ``blob`` holds."""
+    csum = np.concatenate(([0], np.cumsum(blob < 0x80)))
+    stops = np.cumsum(lengths)
+    return csum[stops] - csum[stops - lengths]
+
+
+class PostingArrays:
+    """One term's postings in one segment: document numbers, frequencies and (if asked) positions."""
+
+    __slots__ = ("ids", "freqs", "pos_starts", "positions")
+
+    def __init__(self, ids: np.ndarray, freqs: np.ndarray, pos_starts=None, positions=None) -> None:
+        self.ids = ids
+        self.freqs = freqs
+        self.pos_starts = pos_starts  # positions of posting i: positions[pos_starts[i]:pos_starts[i + 1]]
+        self.positions = positions
+
+
+def read_posting_arrays(matcher, positions: bool = False) -> PostingArrays:
+    """Decode a whole posting list in bulk, block by block, instead of one posting at a time.
+
+    Reads the blocks :class:`_CompactPostingsWriter` writes; anything else
+    (inlined single postings) goes through the matcher's own interface.
+    """
+    if not isinstance(matcher, _CompactLeafMatcher):
+        ids, freqs, values = [], [], []
+        while matcher.is_active():
+            ids.append(matcher.id())
+            values.append(matcher.value() if positions else b"")
+            freqs.append(matcher.weight())
+            matcher.next()
+        arrays = PostingArrays(np.asarray(ids, dtype=np.int64), np.asarray(freqs, dtype=np.float32))
+        if positions:
+            blob = b"".join(v or b"" for v in values)
+            arrays.pos_starts = np.concatenate(([0], np.cumsum([len(v or b"") for v in values])))
+            _fill_positions(arrays, np.frombuffer(blob, dtype=np.uint8), np.diff(arrays.pos_starts), blob)
+        return arrays
+    id_bytes, weight_parts, value_lengths, value_blobs, counts = [], [], [], [], []
+    while not matcher._atend:
+        if matcher._data is None:
+            matcher._read_data()
+        ids, weights, values = matcher._data
+        counts.append(matcher._blocklength)
+        id_bytes.append(ids if isinstance(ids, bytes) else varints(deltas(ids)))
+        weight_parts.append(weights)
+        if isinstance(values, tuple) and len(values) == 2 and isinstance(values[0], bytes):
+            value_lengths.append(values[0])
+            value_blobs.append(values[1])
+        matcher._next_block()
+    counts_a = np.asarray(counts, dtype=np.int64)
+    ids_a = _restart_cumsum(np_unvarints(b"".join(id_bytes)), counts_a)
+    lengths = np_unvarints(b"".join(value_lengths)) if value_blobs else None
+    blob_bytes = b"".join(value_blobs)
+    blob = np.frombuffer(blob_bytes, dtype=np.uint8)
+    if all(isinstance(w, bytes) and w for w in weight_parts):
+        freqs = np_unvarints(b"".join(weight_parts)).astype(np.float32)
+    elif lengths is not None and all(w == b"" for w in weight_parts):
+        freqs = _count_ends(blob, lengths).astype(np.float32)
+    else:  # Whoosh's own weight forms (None, one float, an array)
+        parts = []
+        for w, n in zip(weight_parts, counts, strict=True):
+            if w is None or isinstance(w, float):
+                parts.append(np.full(n, 1.0 if w is None else w, dtype=np.float32))
+            elif isinstance(w, bytes):
+                parts.append(np_unvarints(w).astype(np.float32))
+            else:
+                parts.append(np.asarray(w, dtype=np.float32))
+        freqs = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+    arrays = PostingArrays(ids_a, freqs)
+    if positions and lengths is not None:
+        arrays.pos_starts = np.concatenate(([0], np.cumsum(lengths)))
+        _fill_positions(arrays, blob, lengths, blob_bytes)
+    return arrays
+
+
+def _fill_positions(arrays: PostingArrays, blob: np.ndarray, lengths: np.ndarray, blob_bytes: bytes) -> None:
+    """Turn byte extents of delta-coded position lists into positions and per-posting starts."""
+    per_posting = _count_ends(blob, lengths) if len(lengths) else np.zeros(0, dtype=np.int64)
+    arrays.positions = _restart_cumsum(np_unvarints(blob_bytes), per_posting)
+    arrays.pos_starts = np.concatenate(([0], np.cumsum(per_posting)))

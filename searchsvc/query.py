@@ -1,4 +1,4 @@
-"""From what a reader typed to a Whoosh query.
+"""From what a reader typed to a plan for the ranking (ranking.py).
 
 Whoosh's own parser splits on whitespace before analysis, which breaks
 Vietnamese words apart, so we read the little syntax ourselves
@@ -13,24 +13,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from whoosh import query as Q
-
 from searchsvc import analysis
-from searchsvc.schema import FOLDED, SYLLABLE, TEXT_PARTS, field_name
+from searchsvc.schema import TEXT_PARTS
 
 MAX_QUERY_CHARS = 500
 MAX_TERMS = 32
 
-# How much a match counts, by part and by how it matched. Exact words count
-# most; syllables keep recall when segmentation differs; folded syllables find
-# what was typed without diacritics, and count least so exact spellings win.
-PART_WEIGHTS = {"title": 0.3, "sapo": 0.6, "body": 1.0}
-WORD_WEIGHT = 1.0
-SYLLABLE_WEIGHT = 0.35
-FOLDED_WEIGHT = 0.5
-FOLDED_WEIGHT_ACCENTED = 0.1
-PAIR_WEIGHT = 1.0
-ALTERNATIVE_PHRASE_BOOST = 2.0
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _TOKEN = re.compile(
@@ -113,127 +101,95 @@ def parse(text: str, max_chars: int = MAX_QUERY_CHARS) -> ParsedQuery:
 
 @dataclass(frozen=True)
 class Analyzed:
+    """A run of query text as the index has it: words, syllables and folded syllables, in order."""
+
+    text: str
     words: list[str]
     syllables: list[str]
     folded: list[str]
 
+    @property
+    def accented(self) -> bool:
+        """Typed with diacritics (or đ): then exact spellings must win over folded ones."""
+        return analysis.fold(self.text) != self.text
+
+    @property
+    def unique_words(self) -> list[str]:
+        return _unique(self.words)
+
+    @property
+    def unique_syllables(self) -> list[str]:
+        return _unique(self.syllables)
+
+    @property
+    def unique_folded(self) -> list[str]:
+        return _unique(self.folded)
+
+    @property
+    def pairs(self) -> list[tuple[str, str]]:
+        """Neighbouring folded syllables: proximity, and the compounds of a query typed without diacritics."""
+        return _unique(list(zip(self.folded, self.folded[1:], strict=False)))
+
 
 def analyze(text: str) -> Analyzed:
-    """The query's words, syllables and folded syllables, in order, as the index has them."""
     return Analyzed(
+        text,
         [t.text for t in analysis.word_analyzer()(text)],
         [t.text for t in analysis.syllable_analyzer()(text)],
         [t.text for t in analysis.folded_analyzer()(text)],
     )
 
 
-def _unique(items: list[str]) -> list[str]:
+def _unique(items: list) -> list:
     return list(dict.fromkeys(items))[:MAX_TERMS]
 
 
-def _is_folded(text: str) -> bool:
-    return analysis.fold(text) == text
+@dataclass(frozen=True)
+class Phrase:
+    """Syllables that must stand side by side in one of ``parts`` (the folded positions decide;
+    typed with diacritics, the article must also have the exact syllables)."""
 
-
-def match_query(text: str, parts: tuple[str, ...] = TEXT_PARTS) -> Q.Query | None:
-    """Any of the words, scored by how many and how well they match.
-
-    Typed with diacritics, exact words and syllables carry the score and a
-    folded match counts little, so ``đường`` outranks ``dương``. Typed
-    without, the folded syllables and their neighbouring pairs carry it.
-    """
-    a = analyze(text)
-    if not a.syllables:
-        return None
-    accented = not _is_folded(text)
-    fold_weight = FOLDED_WEIGHT_ACCENTED if accented else FOLDED_WEIGHT
-    words = _unique(a.words)
-    lone = [s for s in _unique(a.syllables) if s not in words]
-    pairs = _unique([f"{x} {y}" for x, y in zip(a.folded, a.folded[1:], strict=False)])
-    clauses: list[Q.Query] = []
-    for part in parts:
-        pw = PART_WEIGHTS[part]
-        clauses += [Q.Term(part, w, boost=pw * WORD_WEIGHT) for w in words]
-        # An exact syllable is a one-syllable word (word field) or part of a longer one (syllable field).
-        clauses += [Q.Term(field_name(part, SYLLABLE), s, boost=pw * SYLLABLE_WEIGHT) for s in _unique(a.syllables)]
-        clauses += [Q.Term(part, s, boost=pw * SYLLABLE_WEIGHT) for s in lone]
-        clauses += [Q.Term(field_name(part, FOLDED), f, boost=pw * fold_weight) for f in _unique(a.folded)]
-        # Neighbouring syllables side by side: proximity, and the compounds of a query typed without diacritics.
-        clauses += [Q.Phrase(field_name(part, FOLDED), p.split(), boost=pw * PAIR_WEIGHT) for p in pairs]
-    return Q.Or(clauses)
-
-
-def phrase_query(text: str, parts: tuple[str, ...] = TEXT_PARTS) -> Q.Query | None:
-    """The syllables side by side, in order.
-
-    Positions live in the folded field only, so the phrase is matched there;
-    typed with diacritics, its exact syllables must also be present.
-    """
-    a = analyze(text)
-    if not a.folded:
-        return None
-    folded = a.folded[:MAX_TERMS]
-    exact = not _is_folded(text)
-    per_part: list[Q.Query] = []
-    for part in parts:
-        name = field_name(part, FOLDED)
-        q: Q.Query = Q.Phrase(name, folded) if len(folded) > 1 else Q.Term(name, folded[0])
-        if exact:
-            each = [Q.Or([Q.Term(field_name(part, SYLLABLE), s), Q.Term(part, s)]) for s in _unique(a.syllables)]
-            q = Q.And([q, *each])
-        per_part.append(q)
-    return Q.Or(per_part)
+    analyzed: Analyzed
+    parts: tuple[str, ...] = TEXT_PARTS
 
 
 @dataclass
-class Compiled:
-    """What the searcher runs: the query, what to exclude, and the syllables to mark."""
+class Plan:
+    """What the ranking runs: text to score, phrases to require or prefer, what to exclude and filter."""
 
-    query: Q.Query | None
-    mask: Q.Query | None
-    marks: list[str]
+    scored: list[Analyzed] = field(default_factory=list)  # free words: any of them matches
+    required: list[Phrase] = field(default_factory=list)
+    preferred: list[Phrase] = field(default_factory=list)  # an OR was typed: phrases are alternatives
+    excluded: list[Phrase] = field(default_factory=list)
+    filters: dict[str, list[str]] = field(default_factory=dict)
+    excluded_filters: dict[str, list[str]] = field(default_factory=dict)
+    restored: list[Analyzed] = field(default_factory=list)  # free words typed without diacritics, restored
+    marks: list[str] = field(default_factory=list)
     solo: frozenset[str] = frozenset()  # marks that are one-syllable words of the query
 
+    @property
+    def matches_text(self) -> bool:
+        return bool(self.scored or self.required or self.preferred)
 
-def build(pq: ParsedQuery) -> Compiled:
-    required: list[Q.Query] = []
-    scoring: list[Q.Query] = []
-    for text in pq.free:
-        q = match_query(text)
-        if q is not None:
-            scoring.append(q)
-    for text in pq.phrases:
-        q = phrase_query(text)
-        if q is not None:
-            required.append(q)
-    for text in pq.title:
-        q = phrase_query(text, parts=("title",))
-        if q is not None:
-            required.append(q)
-    filters = [
-        Q.Or([Q.Term(name, v) for v in values]) if len(values) > 1 else Q.Term(name, values[0])
-        for name, values in pq.filters.items()
-    ]
-    excluded = [q for q in (phrase_query(t) for t in pq.excluded) if q is not None]
-    excluded += [Q.Term(name, v) for name, values in pq.excluded_filters.items() for v in values]
-    mask = Q.Or(excluded) if excluded else None
-    analyzed = [analyze(t) for t in pq.free + pq.phrases + pq.title]
-    marks = _unique([s for a in analyzed for s in a.syllables])
-    solo = frozenset(w for a in analyzed for w in a.words if "_" not in w)
-    # Phrases must match; free words are "any of", and help the ranking beside a phrase.
-    # With an OR typed, a phrase is one more alternative ("xe buýt" OR robot).
-    if pq.alternatives and required:
-        scoring += [Q.Or([q], boost=ALTERNATIVE_PHRASE_BOOST) for q in required]
-        required = []
-    if required and scoring:
-        query: Q.Query | None = Q.AndMaybe(Q.And(required), Q.Or(scoring))
-    elif required:
-        query = Q.And(required)
-    elif scoring:
-        query = Q.Or(scoring)
+    @property
+    def ranked_text(self) -> list[Analyzed]:
+        """Everything whose words rank: the free words and the phrases' words."""
+        return self.scored + [p.analyzed for p in self.required + self.preferred]
+
+
+def build(pq: ParsedQuery) -> Plan:
+    """Free words are "any of" and carry the ranking; phrases must match (with an OR typed, they are
+    alternatives: ``"xe buýt" OR robot``) and their words help the ranking too."""
+    plan = Plan(filters=dict(pq.filters), excluded_filters=dict(pq.excluded_filters))
+    free = [a for a in map(analyze, pq.free) if a.syllables]
+    phrases = [Phrase(a) for a in map(analyze, pq.phrases) if a.folded]
+    phrases += [Phrase(a, ("title",)) for a in map(analyze, pq.title) if a.folded]
+    plan.scored = free
+    if pq.alternatives:
+        plan.preferred = phrases
     else:
-        query = None
-    # Filters narrow whatever was asked; alone, they list the section or source.
-    if filters:
-        query = Q.And([query, *filters]) if query is not None else Q.And(filters)
-    return Compiled(query, mask, marks, solo)
+        plan.required = phrases
+    plan.excluded = [Phrase(a) for a in map(analyze, pq.excluded) if a.folded]
+    plan.marks = _unique([s for a in plan.ranked_text for s in a.syllables])
+    plan.solo = frozenset(w for a in plan.ranked_text for w in a.words if "_" not in w)
+    return plan

@@ -16,13 +16,16 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from whoosh import query as Q
-from whoosh import scoring, sorting
+from whoosh import scoring
 
 from searchsvc import highlight
 from searchsvc.analysis import fold, normalize, unify_tones
+from searchsvc.arrays import IndexArrays, time_key
 from searchsvc.generations import CURRENT, Generation, IndexStore, IndexUnavailable
 from searchsvc.query import MAX_QUERY_CHARS, QueryError, analyze, build, parse
+from searchsvc.ranking import Ranked, Ranker
 from searchsvc.schema import TEXT_PARTS, offsets_field
 from searchsvc.spelling import Speller
 
@@ -117,6 +120,8 @@ class _Open:
         self.ix = ix
         self.stamp = stamp
         self.searcher = ix.searcher(weighting=scoring.BM25F())
+        self.arrays = IndexArrays(self.searcher.reader())
+        self.ranker = Ranker(self.arrays)
         self.speller = Speller(self.searcher)
         self._labels: dict[str, dict[str, str]] = {}
 
@@ -159,13 +164,23 @@ class SearchService:
             return self._open
 
     def health(self) -> dict[str, Any]:
-        opened = self.current()
+        """``status`` "ok", or "degraded" with ``problems`` (plain words) when serving but something needs fixing.
+
+        Raises IndexUnavailable, naming every problem, when no generation can be served.
+        """
+        try:
+            opened = self.current()
+        except IndexUnavailable as exc:
+            others = [p for p in self.store.problems(None) if str(exc) not in p]
+            raise IndexUnavailable("; ".join([str(exc), *others])) from exc
+        problems = self.store.problems(opened.gen)
         meta = opened.gen.meta()
         return {
-            "status": "ok",
+            "status": "degraded" if problems else "ok",
             "documents": opened.searcher.doc_count(),
             "generation": opened.gen.number,
             "built_at": meta.get("built_at"),
+            "problems": problems,
         }
 
     def stats(self) -> dict[str, Any]:
@@ -180,6 +195,7 @@ class SearchService:
             "last_reindex_mode": meta.get("mode"),
             "last_reindex_summary": {k: meta.get(k) for k in
                                      ("read", "added", "updated", "unchanged", "deleted", "failed", "seconds")},
+            "problems": self.store.problems(opened.gen),
         }
 
     # --- searching -------------------------------------------------------------------
@@ -196,35 +212,23 @@ class SearchService:
         for filters in (pq.filters, pq.excluded_filters):
             for name, values in filters.items():
                 filters[name] = [opened.label(name, v) for v in values]
-        searcher = opened.searcher
-        compiled = build(pq)
-        query, mask = compiled.query, compiled.mask
-        if query is None:
-            query = Q.Every() if (request.date_from or request.date_to) else Q.NullQuery
-        date_filter = _date_filter(request.date_from, request.date_to)
-        if date_filter is not None:
-            query = Q.And([query, date_filter])
-        sortedby = None
-        if request.sort == "newest":
-            # Dated articles first (newest first), then the undated ones by relevance.
-            dated = sorting.QueryFacet({"dated": Q.Every("published")}, other="undated")
-            sortedby = [dated, sorting.FieldFacet("published", reverse=True), sorting.ScoreFacet()]
-        facets = sorting.Facets()
-        for name in FACETS:
-            facets.add_field(name, maptype=sorting.Count)
-        results = searcher.search_page(
-            query,
-            request.page,
-            pagelen=request.per_page,
-            mask=mask,
-            sortedby=sortedby,
-            groupedby=facets,
-        )
-        total = len(results)
+        plan = build(pq)
+        plan.restored = self._restored(opened, plan)
+        allowed = _date_mask(opened.arrays, request.date_from, request.date_to)
+        if not plan.matches_text and not plan.filters and allowed is None:
+            ranked = Ranked(np.zeros(opened.arrays.size, dtype=np.float32), np.zeros(opened.arrays.size, dtype=bool))
+        else:
+            ranked = opened.ranker.rank(plan, allowed)
+        total = ranked.total
         if request.page > 1 and (request.page - 1) * request.per_page >= total:
             raise QueryError(f"page {request.page} is beyond the results ({total} in all)")
-        hits = self._hits(searcher, results, compiled.marks, compiled.solo)
-        top = max((h.score for h in hits), default=0.0) if request.sort == "relevance" else 0.0
+        start_at, stop = (request.page - 1) * request.per_page, request.page * request.per_page
+        if request.sort == "newest" or not plan.matches_text:
+            docs = _newest(ranked, opened.arrays.published())[start_at:stop]
+        else:
+            docs = ranked.order(start_at, stop)
+        hits = self._hits(opened.searcher, [(int(d), float(ranked.scores[d])) for d in docs], plan.marks, plan.solo)
+        top = float(ranked.scores.max()) if total and request.sort == "relevance" else 0.0
         return SearchResult(
             query=pq.text,
             total=total,
@@ -232,9 +236,19 @@ class SearchService:
             per_page=request.per_page,
             took_ms=(time.perf_counter() - start) * 1000,
             hits=hits,
-            facets=_facets(results.results),
+            facets=_facets(opened.arrays, ranked.matched),
             suggestion=self._did_you_mean(opened, pq, top, total) if plain and request.page == 1 else None,
         )
+
+    def _restored(self, opened: _Open, plan) -> list:
+        """Free words typed without diacritics, with the diacritics the index most often gives them."""
+        out = []
+        for a in plan.scored:
+            if not a.accented:
+                restored = opened.speller.restore_diacritics(a.folded)
+                if restored != a.folded:
+                    out.append(analyze(" ".join(restored)))
+        return out
 
     def _did_you_mean(self, opened: _Open, pq, top_score: float, total: int) -> dict[str, str] | None:
         """The query with diacritics restored (typed without) or misspellings corrected, if that finds better."""
@@ -247,22 +261,26 @@ class SearchService:
         proposed = opened.speller.correct(proposed)
         if proposed == typed:
             return None
-        compiled = build(parse(" ".join(proposed)))
-        if compiled.query is None:
+        plan = build(parse(" ".join(proposed)))
+        if not plan.matches_text:
             return None
-        alt = opened.searcher.search(compiled.query, limit=1)
+        alt = opened.ranker.rank(plan)
+        if not alt.total:
+            return None
+        best = int(alt.order(0, 1)[0])
         # Restored diacritics find the exact words, which is better by itself; a correction must find more.
-        if not len(alt) or (not restoring and alt[0].score <= top_score and len(alt) <= total):
+        if not restoring and float(alt.scores[best]) <= top_score and alt.total <= total:
             return None
-        words = _surface(alt[0].fields(), proposed)
+        words = _surface(opened.searcher.stored_fields(best), proposed)
         html = " ".join(
             f"<mark>{escape(w)}</mark>" if normalize(w).lower() != t else escape(w)
             for w, t in zip(words, typed, strict=True)
         )
         return {"text": " ".join(words), "html": html}
 
-    def _hits(self, searcher, hits, marks: list[str], solo: frozenset[str] = frozenset()) -> list[Hit]:
-        raw = [(h.docnum, h.score, h.fields()) for h in hits]
+    def _hits(self, searcher, ranked: list[tuple[int, float]], marks: list[str],
+              solo: frozenset[str] = frozenset()) -> list[Hit]:
+        raw = [(n, score, searcher.stored_fields(n)) for n, score in ranked]
         if not raw:
             return []
         docnums = [n for n, _, _ in raw]
@@ -299,15 +317,15 @@ class SearchService:
         if docnum is None:
             return None
         stored = searcher.stored_fields(docnum)
-        compiled = build(parse(q)) if q.strip() else None
-        marks = compiled.marks if compiled else []
+        plan = build(parse(q)) if q.strip() else None
+        marks = plan.marks if plan else []
         article = {k: v for k, v in stored.items() if not k.endswith("_offsets")}
         for part in TEXT_PARTS:
             text = stored.get(part, "")
             spans = highlight.load_spans(
                 searcher, [docnum], part, marks, {docnum: text}, {docnum: stored.get(offsets_field(part), b"")},
-                compiled.solo,
-            )[docnum] if compiled and marks else []
+                plan.solo,
+            )[docnum] if plan and marks else []
             article[f"{part}_html"] = highlight.format_whole(text, spans)
         return article
 
@@ -324,7 +342,7 @@ class SearchService:
             return []
         query = Q.Or([Q.Term(part, word, boost=weight) for word, weight in key_terms for part in ("title", "body")])
         results = searcher.search(query, limit=limit, mask=Q.Term("id", doc_id))
-        return self._hits(searcher, list(results), [])
+        return self._hits(searcher, [(h.docnum, h.score) for h in results], [])
 
     def suggest(self, prefix: str, limit: int = 8) -> list[str]:
         """Titles that continue what was typed, accent-insensitive: the last syllable may be partial."""
@@ -359,21 +377,30 @@ def _surface(stored: dict[str, Any], syllables: list[str]) -> list[str]:
     return list(syllables)
 
 
-def _date_filter(date_from: date | None, date_to: date | None) -> Q.Query | None:
+def _date_mask(arrays: IndexArrays, date_from: date | None, date_to: date | None) -> np.ndarray | None:
+    """Articles published within the days asked (both ends included); undated ones are outside any range."""
     if not date_from and not date_to:
         return None
-    start = datetime.combine(date_from, datetime.min.time()) if date_from else None
-    end = None
+    published = arrays.published()
+    mask = published > 0
+    if date_from:
+        mask &= published >= time_key(datetime.combine(date_from, datetime.min.time()))
     if date_to:
-        end = datetime.combine(date_to + timedelta(days=1), datetime.min.time()) - timedelta(microseconds=1)
-    return Q.DateRange("published", start, end)
+        mask &= published < time_key(datetime.combine(date_to + timedelta(days=1), datetime.min.time()))
+    return mask
 
 
-def _facets(results) -> dict[str, list[dict[str, Any]]]:
+def _newest(ranked: Ranked, published: np.ndarray) -> np.ndarray:
+    """Dated articles newest first, then the undated ones by relevance."""
+    docs = np.flatnonzero(ranked.matched)
+    when = published[docs]
+    return docs[np.lexsort((docs, -ranked.scores[docs], -when, when == 0))]
+
+
+def _facets(arrays: IndexArrays, matched: np.ndarray) -> dict[str, list[dict[str, Any]]]:
     out = {}
     for name in FACETS:
-        groups = results.groups(name)
-        items = [(k, v) for k, v in groups.items() if k not in (None, "")]
-        items.sort(key=lambda kv: (-kv[1], str(kv[0])) if name != "year" else (-int(kv[0]), 0))
+        items = arrays.column(name).counts(matched)
+        items.sort(key=lambda kv: (-kv[1], kv[0]) if name != "year" else (-int(kv[0]), 0))
         out[name] = [{"value": k, "count": v} for k, v in items]
     return out

@@ -1,0 +1,188 @@
+"""One index generation's postings and per-document columns as numpy arrays, read on demand and cached.
+
+Whoosh scores a query one posting at a time in Python: a question of fifteen
+words over 48k articles walked every posting of some forty OR clauses
+(seconds). The ranking path (ranking.py) instead reads each term's whole
+posting list once, in bulk (codec.read_posting_arrays), keeps it in a
+size-bounded cache, and scores with vector operations. The Whoosh index on
+disk stays the only store; these are views of it for one reader.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from datetime import datetime
+
+import numpy as np
+from whoosh.codec import whoosh3
+from whoosh.reading import TermNotFound
+from whoosh.util.numeric import byte_to_length
+from whoosh.util.times import datetime_to_long
+
+from searchsvc.codec import PostingArrays, read_posting_arrays
+
+DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
+EMPTY = PostingArrays(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+_UNDATED = 2**63  # Whoosh writes an unsigned maximum where a document has no date
+_LENGTH_TABLE = np.array([byte_to_length(i) for i in range(256)], dtype=np.float32)
+
+
+class Column:
+    """A keyword column (section, source, year): a small code per document and the labels the codes stand for."""
+
+    def __init__(self, codes: np.ndarray, labels: list[str]) -> None:
+        self.codes = codes
+        self.labels = labels
+
+    def counts(self, selected: np.ndarray) -> list[tuple[str, int]]:
+        """Documents per label among the selected ones (a boolean mask), without empty labels."""
+        counted = np.bincount(self.codes[selected], minlength=len(self.labels))
+        return [(self.labels[i], int(c)) for i, c in enumerate(counted) if c and self.labels[i]]
+
+
+class IndexArrays:
+    """Arrays over one reader's global document numbers; safe to share between threads."""
+
+    def __init__(self, reader, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        self.reader = reader
+        self.leaves = list(reader.leaf_readers())
+        self.size = reader.doc_count_all()
+        self.live = np.ones(self.size, dtype=bool)
+        for seg, base in self.leaves:
+            if seg.has_deletions():
+                self.live[[base + d for d in seg.deleted_docs()]] = False
+        self.doc_count = int(self.live.sum())
+        self.cache_bytes = cache_bytes
+        self._cache: OrderedDict[tuple[str, str], PostingArrays] = OrderedDict()
+        self._cached = 0
+        self._lengths: dict[str, np.ndarray] = {}
+        self._columns: dict[str, Column] = {}
+        self._published: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    # --- postings -----------------------------------------------------------------------
+    def postings(self, fieldname: str, text: str, positions: bool = False) -> PostingArrays:
+        """All live postings of a term in one field, in document order (positions only if asked)."""
+        key = (fieldname, text)
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None and (hit.positions is not None or not positions):
+                self._cache.move_to_end(key)
+                return hit
+        arrays = self._read(fieldname, text, positions)
+        size = _nbytes(arrays)
+        with self._lock:
+            old = self._cache.pop(key, None)
+            if old is not None:
+                self._cached -= _nbytes(old)
+            if size <= self.cache_bytes // 4:
+                self._cache[key] = arrays
+                self._cached += size
+                while self._cached > self.cache_bytes:
+                    _, dropped = self._cache.popitem(last=False)
+                    self._cached -= _nbytes(dropped)
+        return arrays
+
+    def doc_frequency(self, fieldname: str, text: str) -> int:
+        return self.reader.doc_frequency(fieldname, text)
+
+    def _read(self, fieldname: str, text: str, positions: bool) -> PostingArrays:
+        parts: list[PostingArrays] = []
+        bases: list[int] = []
+        btext = text.encode("utf-8")
+        for seg, base in self.leaves:
+            try:
+                matcher = seg._terms.matcher(fieldname, btext, seg.schema[fieldname].format)
+            except (TermNotFound, KeyError):
+                continue
+            parts.append(read_posting_arrays(matcher, positions=positions))
+            bases.append(base)
+        if not parts:
+            return EMPTY
+        ids = np.concatenate([p.ids + b for p, b in zip(parts, bases, strict=True)])
+        freqs = np.concatenate([p.freqs for p in parts])
+        out = PostingArrays(ids, freqs)
+        if positions and all(p.positions is not None for p in parts):
+            starts, shift = [], 0
+            for p in parts:
+                starts.append(p.pos_starts[:-1] + shift)
+                shift += len(p.positions)
+            out.positions = np.concatenate([p.positions for p in parts]).astype(np.int32)
+            out.pos_starts = np.concatenate([*starts, [shift]])
+        keep = self.live[ids]
+        if not keep.all():
+            out = _select(out, keep)
+        out.ids = out.ids.astype(np.int32)
+        return out
+
+    # --- per-document columns ---------------------------------------------------------------
+    def lengths(self, fieldname: str) -> np.ndarray:
+        """Each document's length in terms in a field (Whoosh keeps it to about 5 % in one byte)."""
+        table = self._lengths.get(fieldname)
+        if table is None:
+            table = np.zeros(self.size, dtype=np.float32)
+            for seg, base in self.leaves:
+                column = seg._perdoc._cached_reader(whoosh3._lenfield(fieldname), whoosh3.LENGTHS_COLUMN)
+                if column is not None:
+                    raw = np.fromiter(iter(column), dtype=np.uint8, count=seg.doc_count_all())
+                    table[base:base + len(raw)] = _LENGTH_TABLE[raw]
+            self._lengths[fieldname] = table
+        return table
+
+    def column(self, fieldname: str) -> Column:
+        """Section, source or year of every document, as codes (0 is "none")."""
+        column = self._columns.get(fieldname)
+        if column is None:
+            values: list[str] = [""] * self.size
+            for seg, base in self.leaves:
+                if seg._perdoc.has_column(fieldname):
+                    for i, v in enumerate(seg.column_reader(fieldname, translate=False)):
+                        values[base + i] = v.decode("utf-8") if isinstance(v, bytes) else str(v or "")
+            labels = sorted(set(values) | {""})
+            index = {label: i for i, label in enumerate(labels)}
+            codes = np.fromiter((index[v] for v in values), dtype=np.int32, count=self.size)
+            column = self._columns[fieldname] = Column(codes, labels)
+        return column
+
+    def published(self) -> np.ndarray:
+        """Publication time of every document (:func:`time_key`); 0 where undated."""
+        if self._published is None:
+            out = np.zeros(self.size, dtype=np.int64)
+            for seg, base in self.leaves:
+                if seg._perdoc.has_column("published"):
+                    for i, v in enumerate(seg.column_reader("published", translate=False)):
+                        if isinstance(v, int) and 0 < v < _UNDATED:
+                            out[base + i] = v
+            self._published = out
+        return self._published
+
+
+def time_key(when: datetime) -> int:
+    """A time as the published column holds it (Whoosh's microseconds since datetime.min)."""
+    return datetime_to_long(when)
+
+
+def _select(p: PostingArrays, keep: np.ndarray) -> PostingArrays:
+    out = PostingArrays(p.ids[keep], p.freqs[keep])
+    if p.positions is not None:
+        starts, stops = p.pos_starts[:-1][keep], p.pos_starts[1:][keep]
+        out.positions = p.positions[ranges(starts, stops)]
+        out.pos_starts = np.concatenate(([0], np.cumsum(stops - starts)))
+    return out
+
+
+def ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """The indexes start..stop-1 of every range, laid end to end."""
+    lengths = stops - starts
+    if not len(lengths):
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+    return np.arange(int(lengths.sum())) + offsets
+
+
+def _nbytes(p: PostingArrays) -> int:
+    n = p.ids.nbytes + p.freqs.nbytes + 200
+    if p.positions is not None:
+        n += p.positions.nbytes + p.pos_starts.nbytes
+    return n

@@ -1,0 +1,234 @@
+"""BM25F ranking over posting arrays, in two stages.
+
+Stage one scores every document that has any query term: per term, its
+frequencies in title, sapo and body are weighted, length-normalised and
+added up *before* BM25 saturation (true BM25F, so a word in all three parts
+does not count three times over), for three kinds of match: pyvi words,
+exact syllables and accent-folded syllables. Stage two rescores the best
+candidates with proximity: neighbouring query syllables found side by side
+(the compounds of a query typed without diacritics, the run of a remembered
+headline), read from the folded field's positions.
+
+The weights were chosen by measurement (bench/relevance.py, docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from searchsvc.arrays import IndexArrays, ranges
+from searchsvc.query import Analyzed, Phrase, Plan
+from searchsvc.schema import FOLDED, SYLLABLE, TEXT_PARTS, WORD, field_name
+
+K1 = 1.2
+B = {"title": 0.3, "sapo": 0.5, "body": 0.75}
+PART_WEIGHTS = {"title": 2.0, "sapo": 1.5, "body": 1.0}
+WORD_WEIGHT = 1.0
+SYLLABLE_WEIGHT = 0.35
+FOLDED_WEIGHT = 0.5  # typed without diacritics
+FOLDED_WEIGHT_ACCENTED = 0.1  # typed with: exact spellings must win (đường above dương)
+# Typed without diacritics, an exact match is mostly an article written without them (readers' letters):
+# it counts little; the folded syllables, their pairs and the diacritics restored from the index carry it.
+EXACT_WEIGHT_UNACCENTED = 0.1
+RESTORED_WEIGHT = 0.5
+PAIR_WEIGHT = 1.0
+CANDIDATES = 300
+ALTERNATIVE_PHRASE_BOOST = 2.0
+_KEY_SHIFT = np.int64(32)
+
+
+@dataclass
+class Ranked:
+    """Scores of every document (0 outside the results) and the mask of the results."""
+
+    scores: np.ndarray
+    matched: np.ndarray
+
+    @property
+    def total(self) -> int:
+        return int(self.matched.sum())
+
+    def order(self, start: int, stop: int) -> np.ndarray:
+        """Document numbers of ranks start..stop-1 by score (ties by document number)."""
+        docs = np.flatnonzero(self.matched)
+        if stop < len(docs):
+            keep = np.argpartition(-self.scores[docs], stop - 1)[:stop]
+            docs = docs[keep]
+        order = np.lexsort((docs, -self.scores[docs]))
+        return docs[order][start:stop]
+
+
+class Ranker:
+    """Runs plans against one generation's arrays."""
+
+    def __init__(self, arrays: IndexArrays) -> None:
+        self.arrays = arrays
+        self.n = arrays.size
+        self._norms: dict[tuple[str, str], np.ndarray] = {}
+
+    # --- statistics ------------------------------------------------------------------------
+    def norm(self, part: str, unit: str) -> np.ndarray:
+        """1 / (1 - b + b * length / average length) per document: the length normalisation of BM25."""
+        key = (part, unit)
+        norm = self._norms.get(key)
+        if norm is None:
+            lengths = self.arrays.lengths(field_name(part, unit))
+            live = lengths[self.arrays.live]
+            avg = float(live.mean()) if live.size and live.mean() > 0 else 1.0
+            norm = self._norms[key] = (1.0 / (1.0 - B[part] + B[part] * lengths / avg)).astype(np.float32)
+        return norm
+
+    def idf(self, df: int) -> float:
+        n = self.arrays.doc_count
+        return float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
+
+    # --- stage one -------------------------------------------------------------------------
+    def _bm25f(self, scores: np.ndarray, term: str, sources: list[tuple[str, str, str]], weight: float,
+               parts: tuple[str, ...]) -> None:
+        """Add one query term's BM25F score; ``sources`` are the (part, field, length unit) that hold it."""
+        tf = np.zeros(self.n, dtype=np.float32)
+        df = 0
+        for part, fieldname, unit in sources:
+            if part not in parts:
+                continue
+            p = self.arrays.postings(fieldname, term)
+            if not len(p.ids):
+                continue
+            df = max(df, len(p.ids))
+            tf[p.ids] += PART_WEIGHTS[part] * p.freqs * self.norm(part, unit)[p.ids]
+        if df:
+            scores += (weight * self.idf(df) * (K1 + 1)) * tf / (tf + K1)
+
+    def score_terms(self, a: Analyzed, parts: tuple[str, ...] = TEXT_PARTS, weight: float = 1.0) -> np.ndarray:
+        scores = np.zeros(self.n, dtype=np.float32)
+        fold_weight = weight * (FOLDED_WEIGHT_ACCENTED if a.accented else FOLDED_WEIGHT)
+        exact = weight * (1.0 if a.accented else EXACT_WEIGHT_UNACCENTED)
+        words = a.unique_words
+        for w in words:
+            self._bm25f(scores, w, [(p, field_name(p, WORD), WORD) for p in TEXT_PARTS], exact * WORD_WEIGHT, parts)
+        for s in a.unique_syllables:
+            # An exact syllable is part of a longer word (syllable field) or a one-syllable word (word field),
+            # which the word clause above already counts when it is one of the query's words.
+            fields = [(p, field_name(p, SYLLABLE), FOLDED) for p in TEXT_PARTS]
+            if s not in words:
+                fields += [(p, field_name(p, WORD), FOLDED) for p in TEXT_PARTS]
+            self._bm25f(scores, s, fields, exact * SYLLABLE_WEIGHT, parts)
+        for f in a.unique_folded:
+            self._bm25f(scores, f, [(p, field_name(p, FOLDED), FOLDED) for p in TEXT_PARTS], fold_weight, parts)
+        return scores
+
+    # --- stage two -------------------------------------------------------------------------
+    def _positions(self, part: str, syllable: str, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(document, position) keys of a folded syllable in ``docs`` (sorted), as one int64 each."""
+        p = self.arrays.postings(field_name(part, FOLDED), syllable, positions=True)
+        if not len(p.ids) or p.positions is None:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        slots = np.searchsorted(p.ids, docs)
+        slots[slots >= len(p.ids)] = 0
+        present = p.ids[slots] == docs
+        slots = slots[present]
+        starts, stops = p.pos_starts[slots], p.pos_starts[slots + 1]
+        which = np.repeat(np.flatnonzero(present), stops - starts)
+        return (docs[which].astype(np.int64) << _KEY_SHIFT) | p.positions[ranges(starts, stops)], which
+
+    def pair_scores(self, a: Analyzed, docs: np.ndarray) -> np.ndarray:
+        """Proximity for the candidates ``docs`` (sorted): query neighbours found side by side, BM25F-saturated."""
+        out = np.zeros(len(docs), dtype=np.float32)
+        if len(a.folded) < 2 or not len(docs):
+            return out
+        for x, y in a.pairs:
+            tf = np.zeros(len(docs), dtype=np.float32)
+            for part in TEXT_PARTS:
+                kx, wx = self._positions(part, x, docs)
+                ky, _ = self._positions(part, y, docs)
+                if not len(kx) or not len(ky):
+                    continue
+                hits = np.isin(kx + 1, ky)
+                counts = np.bincount(wx[hits], minlength=len(docs)).astype(np.float32)
+                tf += PART_WEIGHTS[part] * counts * self.norm(part, FOLDED)[docs]
+            df = min(self.arrays.doc_frequency(field_name("body", FOLDED), s) for s in (x, y)) or 1
+            out += (PAIR_WEIGHT * self.idf(df) * (K1 + 1)) * tf / (tf + K1)
+        return out
+
+    # --- masks ----------------------------------------------------------------------------------
+    def docs_with(self, fieldname: str, text: str) -> np.ndarray:
+        mask = np.zeros(self.n, dtype=bool)
+        mask[self.arrays.postings(fieldname, text).ids] = True
+        return mask
+
+    def phrase(self, phrase: Phrase) -> np.ndarray:
+        """Documents with the phrase's syllables side by side in one of its parts."""
+        a = phrase.analyzed
+        mask = np.zeros(self.n, dtype=bool)
+        for part in phrase.parts:
+            folded = a.folded
+            lists = [self.arrays.postings(field_name(part, FOLDED), f).ids for f in dict.fromkeys(folded)]
+            docs = lists[0]
+            for other in lists[1:]:
+                docs = np.intersect1d(docs, other, assume_unique=True)
+            if len(folded) > 1 and len(docs):
+                keys, _ = self._positions(part, folded[0], docs)
+                for offset, f in enumerate(folded[1:], start=1):
+                    nxt, _ = self._positions(part, f, docs)
+                    keys = keys[np.isin(keys + offset, nxt)]
+                docs = np.unique(keys >> _KEY_SHIFT).astype(np.int32)
+            found = np.zeros(self.n, dtype=bool)
+            found[docs] = True
+            if a.accented:
+                for s in a.unique_syllables:
+                    found &= self.docs_with(field_name(part, SYLLABLE), s) | self.docs_with(part, s)
+            mask |= found
+        return mask
+
+    def filters(self, values: dict[str, list[str]]) -> np.ndarray | None:
+        """Documents in any of the values of each filter field, all fields at once; None without filters."""
+        mask = None
+        for name, wanted in values.items():
+            any_of = np.zeros(self.n, dtype=bool)
+            for v in wanted:
+                any_of |= self.docs_with(name, v)
+            mask = any_of if mask is None else mask & any_of
+        return mask
+
+    # --- the whole query ------------------------------------------------------------------------
+    def rank(self, plan: Plan, allowed: np.ndarray | None = None) -> Ranked:
+        """Scores and results of a plan; ``allowed`` narrows further (dates)."""
+        allowed = self.arrays.live.copy() if allowed is None else allowed & self.arrays.live
+        narrowed = self.filters(plan.filters)
+        if narrowed is not None:
+            allowed &= narrowed
+        for phrase in plan.required:
+            allowed &= self.phrase(phrase)
+        for phrase in plan.excluded:
+            allowed &= ~self.phrase(phrase)
+        for name, values in plan.excluded_filters.items():
+            for v in values:
+                allowed &= ~self.docs_with(name, v)
+        scores = np.zeros(self.n, dtype=np.float32)
+        for a in plan.scored:
+            scores += self.score_terms(a)
+        any_word = scores > 0
+        for p in plan.required + plan.preferred:
+            scores += self.score_terms(p.analyzed, p.parts)
+        for a in plan.restored:
+            scores += self.score_terms(a, weight=RESTORED_WEIGHT) * any_word
+        if plan.required or not plan.matches_text:
+            matched = allowed  # phrases (or filters alone) decide; the words only rank
+        else:
+            matched = allowed & any_word
+            if plan.preferred:
+                preferred = np.zeros(self.n, dtype=bool)
+                for phrase in plan.preferred:
+                    preferred |= self.phrase(phrase)
+                scores[preferred] *= ALTERNATIVE_PHRASE_BOOST
+                matched |= allowed & preferred
+        scores[~matched] = 0
+        ranked = Ranked(scores, matched)
+        pairs = [a for a in plan.ranked_text if len(a.folded) > 1]
+        if pairs and ranked.total:
+            top = np.sort(ranked.order(0, CANDIDATES))
+            bonus = sum(self.pair_scores(a, top) for a in pairs)
+            scores[top] += bonus
+        return ranked
