@@ -49,7 +49,7 @@ def reindex_command(sources, index_dir, full, delete_missing, jobs, wait, quiet,
     Bad records are reported with file and line; the rest is indexed. Exit
     status 1 when any record failed, 2 when the reindex could not run.
     """
-    from searchsvc.generations import IndexBusy, describe_os_error
+    from searchsvc.generations import IndexBusy, IndexStore, describe_os_error
     from searchsvc.indexer import reindex
 
     index_dir = resolve_index(index_dir)
@@ -61,7 +61,9 @@ def reindex_command(sources, index_dir, full, delete_missing, jobs, wait, quiet,
     except IndexBusy as exc:
         _fail(str(exc))
     except OSError as exc:
-        _fail(f"reindex failed, the previous index is still served: {describe_os_error(exc)}")
+        served = IndexStore(index_dir).current()
+        _fail(f"reindex of {index_dir} failed: {describe_os_error(exc)}; "
+              + (f"{served.name} is still served" if served else "there is no index to serve"))
     if as_json:
         click.echo(json.dumps(summary.as_dict(), ensure_ascii=False))
     else:
@@ -117,6 +119,8 @@ def stats_command(index_dir, as_json) -> None:
     click.echo(f"last reindex: {stats['last_reindex']} ({stats['last_reindex_mode']}): "
                f"added {s['added']}, updated {s['updated']}, unchanged {s['unchanged']}, "
                f"deleted {s['deleted']}, failed {s['failed']}")
+    for problem in stats.get("problems", []):
+        click.echo(f"problem:      {problem}")
 
 
 @click.command("serve")

@@ -240,6 +240,9 @@ def reindex(
     with store.lock(wait=wait):
         store.clean()
         current = store.current()
+        # CURRENT missing, or naming a generation that cannot be served (the served one is then a fallback):
+        # publish even when nothing changed, which points CURRENT at an intact generation again.
+        repair = current is not None and not store.names(current)
         incremental = not full and current is not None
         gen = store.new_generation(copy_current=incremental)
         try:
@@ -255,7 +258,7 @@ def reindex(
                 summary.documents = reader.doc_count()
             ix.close()
             summary.seconds = time.monotonic() - start
-            if changed:
+            if changed or repair:
                 summary.generation = gen.name
                 store.publish(gen, {
                     **summary.as_dict(),
@@ -267,6 +270,11 @@ def reindex(
             else:
                 store.discard(gen)
                 summary.generation = current.name
+        except OSError as exc:
+            store.discard(gen)
+            if exc.filename is None:  # a write through a file object does not say which file: name the generation
+                raise OSError(exc.errno, exc.strerror, str(gen.path)) from exc
+            raise
         except BaseException:
             store.discard(gen)
             raise

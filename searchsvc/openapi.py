@@ -87,6 +87,21 @@ _ARTICLE = {
 }
 
 
+_HEALTH = {
+    "type": "object",
+    "required": ["status", "documents", "generation", "built_at", "problems"],
+    "additionalProperties": False,
+    "properties": {
+        "status": {"enum": ["ok", "degraded"], "description": "degraded: serving, but see problems"},
+        "documents": {"type": "integer", "minimum": 0},
+        "generation": {"type": "integer", "minimum": 1, "description": "the generation served"},
+        "built_at": _NULLABLE_STR,
+        "problems": {"type": "array", "items": {"type": "string", "minLength": 1},
+                     "description": "what an operator should fix, in plain words; empty when status is ok"},
+    },
+}
+
+
 def _param(name: str, schema: dict[str, Any], description: str, required: bool = False) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
 
@@ -134,9 +149,16 @@ def document() -> dict[str, Any]:
                 ],
                 "responses": _answers("Article", 404, 503),
             }},
-            "/healthz": {"get": {"summary": "Service and index state", "responses": _answers("Health", 503)}},
-            "/api/openapi.json": {"get": {"summary": "This document",
-                                          "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+            "/healthz": {"get": {
+                "summary": "Service and index state",
+                "description": "200 while a generation is served: status \"ok\", or \"degraded\" with the "
+                               "problems to fix (CURRENT broken and an older intact generation served, the last "
+                               "reindex failed, the index's file system full or read-only). 503, in the Error "
+                               "shape naming the problems, when no generation can be served.",
+                "responses": _answers("Health", 503)}},
+            "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {
+                "description": "OpenAPI 3.1", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["openapi", "info", "paths"]}}}}}}},
         },
         "components": {
             "schemas": {
@@ -148,9 +170,7 @@ def document() -> dict[str, Any]:
                 "Suggestions": {"type": "object", "required": ["query", "suggestions"], "additionalProperties": False,
                                 "properties": {"query": {"type": "string"},
                                                "suggestions": {"type": "array", "items": {"type": "string"}}}},
-                "Health": {"type": "object", "required": ["status", "documents", "generation"],
-                           "properties": {"status": {"const": "ok"}, "documents": {"type": "integer"},
-                                          "generation": {"type": "integer"}, "built_at": _NULLABLE_STR}},
+                "Health": _HEALTH,
             },
             "responses": {"Error": {"description": "Any error", "content": {"application/json": {"schema": {
                 "$ref": "#/components/schemas/Error"}}}}},

@@ -39,6 +39,9 @@ def _work(storage, indexname: str, kwargs: dict, make_docs: Callable, inbox, res
             # Not cancel(): that would remove the temporary folder the other writers share.
             writer._close_segment()
             results.put(("segment", None))
+    except OSError as exc:
+        # Disk full, permission denied, ...: the parent raises it as the same OSError, for a clear message.
+        results.put(("oserror", (exc.errno, exc.strerror, exc.filename)))
     except BaseException:
         results.put(("error", traceback.format_exc()))
 
@@ -93,6 +96,8 @@ class ParallelWriter:
                     self.segments.append(value)
                 if block:
                     return
+            elif kind == "oserror":
+                raise OSError(*value)
             else:
                 raise WorkerFailed(f"an index writer process failed:\n{value}")
 

@@ -103,6 +103,7 @@ def api_openapi() -> Response:
 
 @api.get("/healthz")
 def healthz() -> Response:
+    """200 with status "ok" or "degraded" (and its problems); 503 in the error shape when nothing can be served."""
     return jsonify(service().health())
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -79,14 +80,23 @@ def test_no_index_yet(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["gen-000009", "gen-1", "../elsewhere", "", "CURRENT"])
-def test_current_naming_no_generation_is_unavailable(tmp_path: Path, name: str) -> None:
+def test_current_naming_no_generation_falls_back_or_is_unavailable(tmp_path: Path, name: str) -> None:
     store = IndexStore(tmp_path)
-    build(store, ["a"])
+    gen = build(store, ["a"])
     (tmp_path / CURRENT).write_text(name + "\n", encoding="ascii")
+    # An intact generation is there: it is served, and the problem is reported.
+    assert store.current() == gen
+    assert served_ids(store) == ["a"]
+    assert store.problems(gen) == [
+        f"{tmp_path / CURRENT} names {name!r}, which is not a generation here; "
+        "serving gen-000001, the newest intact generation"]
+    # Without one, nothing can be served, and the message says why.
+    store.discard(gen)
     with pytest.raises(IndexUnavailable, match="which is not a generation here") as info:
         store.open()
     assert repr(name) in str(info.value)
     assert str(tmp_path / CURRENT) in str(info.value)
+    assert store.current() is None
 
 
 def test_current_naming_a_removed_generation_is_unavailable(tmp_path: Path) -> None:
@@ -123,8 +133,10 @@ def test_publish_switches_current_atomically(tmp_path: Path) -> None:
     first = build(store, ["a"])
     current_file = tmp_path / CURRENT
     assert current_file.read_text(encoding="ascii") == "gen-000001\n"
-    assert json.loads((first.path / META).read_text(encoding="utf-8")) == {"generation": 1, "ids": ["a"]}
-    assert first.meta() == {"generation": 1, "ids": ["a"]}
+    files = {p.name: p.stat().st_size for p in first.path.iterdir() if p.name != META}
+    assert json.loads((first.path / META).read_text(encoding="utf-8")) == {"generation": 1, "ids": ["a"],
+                                                                           "files": files}
+    assert first.meta() == {"generation": 1, "ids": ["a"], "files": files}
     inode = current_file.stat().st_ino
     with open(current_file, encoding="ascii") as before:
         second = build(store, ["b"], copy_current=True)
@@ -313,3 +325,98 @@ def test_describe_os_error(err: int, expected: str) -> None:
 
 def test_describe_os_error_without_a_file() -> None:
     assert describe_os_error(OSError(errno.EIO, "Input/output error")) == "Input/output error"
+
+
+# --- faults: fallback, damage, recorded failures ----------------------------------------------------------------
+
+
+def test_publish_lists_each_file_with_its_size_and_damage_compares(tmp_path: Path) -> None:
+    store = IndexStore(tmp_path)
+    gen = build(store, ["a", "b"])
+    files = gen.meta()["files"]
+    assert files and META not in files
+    assert files == {p.name: p.stat().st_size for p in gen.path.iterdir() if p.name != META}
+    assert store.damage(gen) is None and store.check(gen) is None
+    name = max(files, key=files.get)
+    with open(gen.path / name, "ab") as f:
+        f.write(b"x")
+    assert store.damage(gen) == f"{name} has {files[name] + 1} bytes, not the {files[name]} it was published with"
+    (gen.path / name).unlink()
+    assert store.damage(gen) == f"{name} is missing"
+    assert store.check(gen) == f"cannot open index generation {gen.path}: {name} is missing"
+
+
+def test_fallback_skips_damaged_and_unpublished_generations(tmp_path: Path) -> None:
+    store = IndexStore(tmp_path)
+    first = build(store, ["a"])
+    second = build(store, ["b"], copy_current=True)
+    third = build(store, ["c"], copy_current=True)
+    build(store, ["d"], copy_current=True, publish=False)  # opens, but was never published
+    (tmp_path / CURRENT).unlink()
+    assert store.current() == third
+    (third.path / "_MAIN_3.toc").unlink()
+    assert store.current() == second
+    assert served_ids(store) == ["a", "b"]
+    (tmp_path / CURRENT).write_text("gen-000003\n", encoding="ascii")
+    assert store.current() == second
+    assert store.problems(second) == [
+        f"{tmp_path / CURRENT} names gen-000003, which cannot be served (cannot open index generation "
+        f"{third.path}: _MAIN_3.toc is missing); serving gen-000002, the newest intact generation"]
+    assert store.names(third) and not store.names(second)
+    assert first.path.is_dir()
+
+
+def test_clean_keeps_a_damaged_published_generation_until_it_is_superseded(tmp_path: Path) -> None:
+    store = IndexStore(tmp_path)
+    build(store, ["a"])
+    second = build(store, ["b"], copy_current=True)
+    third = build(store, ["c"], copy_current=True)
+    (third.path / "_MAIN_3.toc").unlink()  # CURRENT's generation is damaged: gen-000002 is served
+    assert store.clean() == []  # gen-000003 stays for an operator to look at; gen-000001 is the kept previous...
+    assert names(store) == ["gen-000001", "gen-000002", "gen-000003"]
+    fourth = build(store, ["d"], copy_current=True)
+    assert fourth.name == "gen-000004" and served_ids(store) == ["a", "b", "d"]
+    # ...once superseded, the damaged one goes, and the kept previous is the newest intact one.
+    assert [g.name for g in store.clean()] == ["gen-000001", "gen-000003"]
+    assert names(store) == ["gen-000002", "gen-000004"]
+    assert second.path.is_dir()
+
+
+def test_lock_records_a_failure_and_a_clean_run_clears_it(tmp_path: Path) -> None:
+    store = IndexStore(tmp_path)
+    assert store.last_failure() is None
+    with pytest.raises(OSError):
+        with store.lock():
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "gen-000002"))
+    failure = store.last_failure()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}: no space left on device \(.*gen-000002\)",
+                        failure), failure
+    assert store.problems() == [f"the last reindex failed: {failure}"] + [
+        p for p in store.problems() if "free" in p]  # (a low-space warning too, on a nearly full disk)
+    with store.lock():
+        # While the next run holds the lock, the last failure is still reported...
+        assert store.last_failure() == failure
+        assert (tmp_path / LOCK).read_text() == f"{os.getpid()}\nfailed {failure}\n"
+    # ...and a run that ends well clears it.
+    assert store.last_failure() is None
+    assert (tmp_path / LOCK).read_text() == f"{os.getpid()}\n"
+    with pytest.raises(ValueError):
+        with store.lock():
+            raise ValueError("a reader broke\nwith more lines")
+    broke = store.last_failure()
+    assert broke.endswith(": a reader broke")
+    with store.lock():
+        with pytest.raises(IndexBusy):  # refused before it ran: records nothing
+            with IndexStore(tmp_path).lock():
+                pass
+        assert store.last_failure() == broke
+    assert store.last_failure() is None
+
+
+def test_problems_of_a_healthy_index_and_of_none(tmp_path: Path) -> None:
+    store = IndexStore(tmp_path / "index")
+    assert store.problems() == []  # no directory: nothing to say beyond "no index", which open() says
+    gen = build(store, ["a"])
+    assert store.problems(gen) == []
+    (tmp_path / "index" / CURRENT).unlink()
+    assert store.problems(None) == [f"{tmp_path / 'index' / CURRENT} is missing"]
