@@ -22,7 +22,7 @@ from whoosh.util.times import datetime_to_long
 
 from searchsvc.codec import PostingArrays, read_posting_arrays
 
-DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
+DEFAULT_CACHE_BYTES = 512 * 1024 * 1024
 EMPTY = PostingArrays(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
 _UNDATED = 2**63  # Whoosh writes an unsigned maximum where a document has no date
 _LENGTH_TABLE = np.array([byte_to_length(i) for i in range(256)], dtype=np.float32)
@@ -51,7 +51,7 @@ class IndexArrays:
         self.live = np.ones(self.size, dtype=bool)
         for seg, base in self.leaves:
             if seg.has_deletions():
-                self.live[[base + d for d in seg.deleted_docs()]] = False
+                self.live[[base + d for d in seg.deleted_docs_set]] = False
         self.doc_count = int(self.live.sum())
         self.cache_bytes = cache_bytes
         self._cache: OrderedDict[tuple[str, str], PostingArrays] = OrderedDict()
@@ -114,6 +114,8 @@ class IndexArrays:
         if not keep.all():
             out = _select(out, keep)
         out.ids = out.ids.astype(np.int32)
+        if out.positions is not None:
+            out.pos_starts = out.pos_starts.astype(np.int32)
         return out
 
     # --- per-document columns ---------------------------------------------------------------

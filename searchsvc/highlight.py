@@ -13,9 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from html import escape
 
-from whoosh.reading import TermNotFound
+import numpy as np
 
 from searchsvc.analysis import fold, normalize
+from searchsvc.arrays import IndexArrays
 from searchsvc.codec import unpack_offsets
 from searchsvc.schema import FOLDED, field_name
 
@@ -25,7 +26,7 @@ TOP_FRAGMENTS = 3
 
 
 def load_spans(
-    searcher,
+    arrays: IndexArrays,
     docnums: Iterable[int],
     part: str,
     marks: list[str],
@@ -35,8 +36,8 @@ def load_spans(
 ) -> dict[int, list[tuple[int, int]]]:
     """For each document, the character spans in ``part`` of the query syllables ``marks`` (in query order).
 
-    Positions come from the folded field's postings (one cursor per syllable,
-    skipping through the documents in order) and become characters through
+    Positions come from the folded field's postings (read whole and cached by
+    ``arrays``, shared with the ranking) and become characters through
     the offsets stored with the document. A syllable typed with diacritics
     marks only its exact spelling (``đường``, not ``dương``), and if it is
     part of a longer query word (``solo`` lists the one-syllable words) only
@@ -52,18 +53,15 @@ def load_spans(
     loose = {f for m, f in zip(marks, folded_marks, strict=True) if m == f}
     pairs = set(zip(folded_marks, folded_marks[1:], strict=False))
     found: dict[int, dict[int, str]] = {doc: {} for doc in docs}  # doc -> position -> folded syllable
-    common = _common(searcher, fieldname, list(dict.fromkeys(folded_marks)))
+    common = _common(arrays, fieldname, list(dict.fromkeys(folded_marks)))
     for folded in dict.fromkeys(folded_marks):
-        try:
-            m = searcher.postings(fieldname, folded)
-        except TermNotFound:
+        postings = arrays.postings(fieldname, folded, positions=True)
+        if not len(postings.ids) or postings.positions is None:
             continue
-        for doc in docs:
-            if not m.is_active():
-                break
-            m.skip_to(doc)
-            if m.is_active() and m.id() == doc:
-                for p in m.value_as("positions"):
+        for doc, slot in zip(docs, np.searchsorted(postings.ids, docs).tolist(), strict=True):
+            if slot < len(postings.ids) and postings.ids[slot] == doc:
+                start, stop = postings.pos_starts[slot], postings.pos_starts[slot + 1]
+                for p in postings.positions[start:stop].tolist():
                     found[doc][p] = folded
     spans: dict[int, list[tuple[int, int]]] = {}
     for doc in docs:
@@ -91,13 +89,13 @@ def load_spans(
     return spans
 
 
-def _common(searcher, fieldname: str, folded: list[str]) -> set[str]:
+def _common(arrays: IndexArrays, fieldname: str, folded: list[str]) -> set[str]:
     """In a question (three syllables or more), what a quarter of all articles say (``có``, ``gì``):
     marked only beside another word of the query."""
     if len(folded) < 3:
         return set()
-    limit = COMMON_SHARE * max(1, searcher.doc_count())
-    return {f for f in folded if searcher.doc_frequency(fieldname, f) > limit}
+    limit = COMMON_SHARE * max(1, arrays.doc_count)
+    return {f for f in folded if arrays.doc_frequency(fieldname, f) > limit}
 
 
 def merge(spans: Iterable[tuple[int, int]], text: str = "") -> list[tuple[int, int]]:

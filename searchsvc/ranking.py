@@ -23,17 +23,17 @@ from searchsvc.query import Analyzed, Phrase, Plan
 from searchsvc.schema import FOLDED, SYLLABLE, TEXT_PARTS, WORD, field_name
 
 K1 = 1.2
-B = {"title": 0.3, "sapo": 0.5, "body": 0.75}
+B = {"title": 0.3, "sapo": 0.5, "body": 0.9}
 PART_WEIGHTS = {"title": 2.0, "sapo": 1.5, "body": 1.0}
 WORD_WEIGHT = 1.0
-SYLLABLE_WEIGHT = 0.35
+SYLLABLE_WEIGHT = 0.15
 FOLDED_WEIGHT = 0.5  # typed without diacritics
 FOLDED_WEIGHT_ACCENTED = 0.1  # typed with: exact spellings must win (đường above dương)
 # Typed without diacritics, an exact match is mostly an article written without them (readers' letters):
 # it counts little; the folded syllables, their pairs and the diacritics restored from the index carry it.
 EXACT_WEIGHT_UNACCENTED = 0.1
 RESTORED_WEIGHT = 0.5
-PAIR_WEIGHT = 1.0
+PAIR_WEIGHT = 2.0
 CANDIDATES = 300
 ALTERNATIVE_PHRASE_BOOST = 2.0
 _KEY_SHIFT = np.int64(32)

@@ -227,7 +227,7 @@ class SearchService:
             docs = _newest(ranked, opened.arrays.published())[start_at:stop]
         else:
             docs = ranked.order(start_at, stop)
-        hits = self._hits(opened.searcher, [(int(d), float(ranked.scores[d])) for d in docs], plan.marks, plan.solo)
+        hits = self._hits(opened, [(int(d), float(ranked.scores[d])) for d in docs], plan.marks, plan.solo)
         top = float(ranked.scores.max()) if total and request.sort == "relevance" else 0.0
         return SearchResult(
             query=pq.text,
@@ -278,9 +278,9 @@ class SearchService:
         )
         return {"text": " ".join(words), "html": html}
 
-    def _hits(self, searcher, ranked: list[tuple[int, float]], marks: list[str],
+    def _hits(self, opened: _Open, ranked: list[tuple[int, float]], marks: list[str],
               solo: frozenset[str] = frozenset()) -> list[Hit]:
-        raw = [(n, score, searcher.stored_fields(n)) for n, score in ranked]
+        raw = [(n, score, opened.searcher.stored_fields(n)) for n, score in ranked]
         if not raw:
             return []
         docnums = [n for n, _, _ in raw]
@@ -288,7 +288,7 @@ class SearchService:
         for part in TEXT_PARTS:
             texts = {n: stored.get(part, "") for n, _, stored in raw}
             offsets = {n: stored.get(offsets_field(part), b"") for n, _, stored in raw}
-            spans[part] = highlight.load_spans(searcher, docnums, part, marks, texts, offsets, solo)
+            spans[part] = highlight.load_spans(opened.arrays, docnums, part, marks, texts, offsets, solo)
         hits = []
         for n, score, stored in raw:
             sapo, body = stored.get("sapo", ""), stored.get("body", "")
@@ -312,7 +312,8 @@ class SearchService:
 
     def article(self, doc_id: str, q: str = "") -> dict[str, Any] | None:
         """The stored article, with ``title_html``/``sapo_html``/``body_html`` marking ``q``'s terms."""
-        searcher = self.current().searcher
+        opened = self.current()
+        searcher = opened.searcher
         docnum = searcher.document_number(id=doc_id)
         if docnum is None:
             return None
@@ -323,7 +324,7 @@ class SearchService:
         for part in TEXT_PARTS:
             text = stored.get(part, "")
             spans = highlight.load_spans(
-                searcher, [docnum], part, marks, {docnum: text}, {docnum: stored.get(offsets_field(part), b"")},
+                opened.arrays, [docnum], part, marks, {docnum: text}, {docnum: stored.get(offsets_field(part), b"")},
                 plan.solo,
             )[docnum] if plan and marks else []
             article[f"{part}_html"] = highlight.format_whole(text, spans)
@@ -331,7 +332,8 @@ class SearchService:
 
     def related(self, doc_id: str, limit: int = 5) -> list[Hit]:
         """Articles sharing this one's most telling words (Whoosh's key-term model over its opening)."""
-        searcher = self.current().searcher
+        opened = self.current()
+        searcher = opened.searcher
         docnum = searcher.document_number(id=doc_id)
         if docnum is None:
             return []
@@ -342,7 +344,7 @@ class SearchService:
             return []
         query = Q.Or([Q.Term(part, word, boost=weight) for word, weight in key_terms for part in ("title", "body")])
         results = searcher.search(query, limit=limit, mask=Q.Term("id", doc_id))
-        return self._hits(searcher, [(h.docnum, h.score) for h in results], [])
+        return self._hits(opened, [(h.docnum, h.score) for h in results], [])
 
     def suggest(self, prefix: str, limit: int = 8) -> list[str]:
         """Titles that continue what was typed, accent-insensitive: the last syllable may be partial."""
