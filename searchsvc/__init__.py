@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from searchsvc import cli, pages, web
     from searchsvc.analysis import load_model
-    from searchsvc.search import SearchService
+    from searchsvc.search import IndexUnavailable, SearchService
 
     # Queries are segmented with pyvi: load it now, so that gunicorn --preload shares it with its workers.
     load_model()
 
-    app.extensions["searchsvc"] = SearchService(app.config["INDEX_DIR"], int(app.config["MAX_QUERY_CHARS"]))
+    service = app.extensions["searchsvc"] = SearchService(app.config["INDEX_DIR"], int(app.config["MAX_QUERY_CHARS"]))
+    # Likewise the index's spelling tables and columns (seconds at news scale); a missing index is
+    # reported by /healthz and the routes, not here.
+    with contextlib.suppress(IndexUnavailable):
+        service.warm()
     app.register_blueprint(web.api)
     app.register_blueprint(pages.pages)
     web.register_error_handlers(app)

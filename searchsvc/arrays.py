@@ -42,10 +42,16 @@ class Column:
 
 
 class IndexArrays:
-    """Arrays over one reader's global document numbers; safe to share between threads."""
+    """Arrays over one reader's global document numbers; safe to share between threads.
 
-    def __init__(self, reader, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+    Whoosh readers seek and read shared file objects, so every read of the
+    index goes through ``io`` (one lock per opened generation, shared with
+    whatever else reads it); the arrays, once built, are read without it.
+    """
+
+    def __init__(self, reader, cache_bytes: int = DEFAULT_CACHE_BYTES, io: threading.RLock | None = None) -> None:
         self.reader = reader
+        self.io = io or threading.RLock()
         self.leaves = list(reader.leaf_readers())
         self.size = reader.doc_count_all()
         self.live = np.ones(self.size, dtype=bool)
@@ -85,9 +91,14 @@ class IndexArrays:
         return arrays
 
     def doc_frequency(self, fieldname: str, text: str) -> int:
-        return self.reader.doc_frequency(fieldname, text)
+        with self.io:
+            return self.reader.doc_frequency(fieldname, text)
 
     def _read(self, fieldname: str, text: str, positions: bool) -> PostingArrays:
+        with self.io:
+            return self._read_unlocked(fieldname, text, positions)
+
+    def _read_unlocked(self, fieldname: str, text: str, positions: bool) -> PostingArrays:
         parts: list[PostingArrays] = []
         bases: list[int] = []
         btext = text.encode("utf-8")
@@ -124,23 +135,30 @@ class IndexArrays:
         table = self._lengths.get(fieldname)
         if table is None:
             table = np.zeros(self.size, dtype=np.float32)
-            for seg, base in self.leaves:
-                column = seg._perdoc._cached_reader(whoosh3._lenfield(fieldname), whoosh3.LENGTHS_COLUMN)
-                if column is not None:
-                    raw = np.fromiter(iter(column), dtype=np.uint8, count=seg.doc_count_all())
-                    table[base:base + len(raw)] = _LENGTH_TABLE[raw]
+            with self.io:
+                for seg, base in self.leaves:
+                    column = seg._perdoc._cached_reader(whoosh3._lenfield(fieldname), whoosh3.LENGTHS_COLUMN)
+                    if column is not None:
+                        raw = np.fromiter(iter(column), dtype=np.uint8, count=seg.doc_count_all())
+                        table[base:base + len(raw)] = _LENGTH_TABLE[raw]
             self._lengths[fieldname] = table
         return table
+
+    def _column_values(self, fieldname: str, translate: bool = False) -> list:
+        values: list = [None] * self.size
+        with self.io:
+            for seg, base in self.leaves:
+                if seg._perdoc.has_column(fieldname):
+                    for i, v in enumerate(seg.column_reader(fieldname, translate=translate)):
+                        values[base + i] = v
+        return values
 
     def column(self, fieldname: str) -> Column:
         """Section, source or year of every document, as codes (0 is "none")."""
         column = self._columns.get(fieldname)
         if column is None:
-            values: list[str] = [""] * self.size
-            for seg, base in self.leaves:
-                if seg._perdoc.has_column(fieldname):
-                    for i, v in enumerate(seg.column_reader(fieldname, translate=False)):
-                        values[base + i] = v.decode("utf-8") if isinstance(v, bytes) else str(v or "")
+            values = [v.decode("utf-8") if isinstance(v, bytes) else str(v or "")
+                      for v in self._column_values(fieldname)]
             labels = sorted(set(values) | {""})
             index = {label: i for i, label in enumerate(labels)}
             codes = np.fromiter((index[v] for v in values), dtype=np.int32, count=self.size)
@@ -150,13 +168,10 @@ class IndexArrays:
     def published(self) -> np.ndarray:
         """Publication time of every document (:func:`time_key`); 0 where undated."""
         if self._published is None:
-            out = np.zeros(self.size, dtype=np.int64)
-            for seg, base in self.leaves:
-                if seg._perdoc.has_column("published"):
-                    for i, v in enumerate(seg.column_reader("published", translate=False)):
-                        if isinstance(v, int) and 0 < v < _UNDATED:
-                            out[base + i] = v
-            self._published = out
+            self._published = np.fromiter(
+                (v if isinstance(v, int) and 0 < v < _UNDATED else 0 for v in self._column_values("published")),
+                dtype=np.int64, count=self.size,
+            )
         return self._published
 
 

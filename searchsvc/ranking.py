@@ -80,6 +80,11 @@ class Ranker:
             norm = self._norms[key] = (1.0 / (1.0 - B[part] + B[part] * lengths / avg)).astype(np.float32)
         return norm
 
+    def warm(self) -> None:
+        for part in TEXT_PARTS:
+            for unit in (WORD, FOLDED):
+                self.norm(part, unit)
+
     def idf(self, df: int) -> float:
         n = self.arrays.doc_count
         return float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
@@ -148,6 +153,8 @@ class Ranker:
                 hits = np.isin(kx + 1, ky)
                 counts = np.bincount(wx[hits], minlength=len(docs)).astype(np.float32)
                 tf += PART_WEIGHTS[part] * counts * self.norm(part, FOLDED)[docs]
+            # How rare the pair is is not known without reading it everywhere (measured: exact pair
+            # frequencies gain 0.01 MRR for 100 ms cold); the rarer syllable stands in for it.
             df = min(self.arrays.doc_frequency(field_name("body", FOLDED), s) for s in (x, y)) or 1
             out += (PAIR_WEIGHT * self.idf(df) * (K1 + 1)) * tf / (tf + K1)
         return out

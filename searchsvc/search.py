@@ -120,16 +120,27 @@ class _Open:
         self.ix = ix
         self.stamp = stamp
         self.searcher = ix.searcher(weighting=scoring.BM25F())
-        self.arrays = IndexArrays(self.searcher.reader())
+        # Whoosh's readers seek shared files: one lock for every read of this generation (threaded servers).
+        self.io = threading.RLock()
+        self.arrays = IndexArrays(self.searcher.reader(), io=self.io)
         self.ranker = Ranker(self.arrays)
-        self.speller = Speller(self.searcher)
+        self.speller = Speller(self.searcher.reader(), io=self.io)
         self._labels: dict[str, dict[str, str]] = {}
+
+    def warm(self) -> None:
+        """Build what the first queries would otherwise wait for: spelling tables, facet columns, lengths."""
+        self.speller.warm()
+        for name in FACETS:
+            self.arrays.column(name)
+        self.arrays.published()
+        self.ranker.warm()
 
     def label(self, fieldname: str, value: str) -> str:
         """The indexed spelling of a section or source as a reader may type it (NFD, other tone style, case)."""
         labels = self._labels.get(fieldname)
         if labels is None:
-            labels = {normalize(v).lower(): v for v in self.searcher.reader().field_terms(fieldname)}
+            with self.io:
+                labels = {normalize(v).lower(): v for v in self.searcher.reader().field_terms(fieldname)}
             self._labels[fieldname] = labels
         return labels.get(normalize(value).lower(), value)
 
@@ -155,13 +166,25 @@ class SearchService:
         opened = self._open
         if opened is not None and opened.stamp == stamp:
             return opened
-        with self._lock:
+        if not self._lock.acquire(blocking=opened is None):
+            return opened  # another thread is opening the new generation; this request stays on the old one
+        try:
             if self._open is not None and self._open.stamp == stamp:
                 return self._open
             gen, ix = self.store.open()
-            self._open = _Open(gen, ix, stamp)
-            # The old searcher is left to the garbage collector: a request may still be using it.
-            return self._open
+            opened = _Open(gen, ix, stamp)
+            if self._open is not None:
+                # A reindex published: get the new generation ready before anyone searches it, so no
+                # request waits seconds for its spelling tables. The old one goes to the garbage collector.
+                opened.warm()
+            self._open = opened
+            return opened
+        finally:
+            self._lock.release()
+
+    def warm(self) -> None:
+        """Open the current generation and build its tables now (before gunicorn forks its workers)."""
+        self.current().warm()
 
     def health(self) -> dict[str, Any]:
         """``status`` "ok", or "degraded" with ``problems`` (plain words) when serving but something needs fixing.
@@ -229,6 +252,8 @@ class SearchService:
             docs = ranked.order(start_at, stop)
         hits = self._hits(opened, [(int(d), float(ranked.scores[d])) for d in docs], plan.marks, plan.solo)
         top = float(ranked.scores.max()) if total and request.sort == "relevance" else 0.0
+        suggestion = self._did_you_mean(opened, pq, top, total) if plain and request.page == 1 else None
+        facets = _facets(opened.arrays, ranked.matched)
         return SearchResult(
             query=pq.text,
             total=total,
@@ -236,8 +261,8 @@ class SearchService:
             per_page=request.per_page,
             took_ms=(time.perf_counter() - start) * 1000,
             hits=hits,
-            facets=_facets(opened.arrays, ranked.matched),
-            suggestion=self._did_you_mean(opened, pq, top, total) if plain and request.page == 1 else None,
+            facets=facets,
+            suggestion=suggestion,
         )
 
     def _restored(self, opened: _Open, plan) -> list:
@@ -271,7 +296,9 @@ class SearchService:
         # Restored diacritics find the exact words, which is better by itself; a correction must find more.
         if not restoring and float(alt.scores[best]) <= top_score and alt.total <= total:
             return None
-        words = _surface(opened.searcher.stored_fields(best), proposed)
+        with opened.io:
+            stored = opened.searcher.stored_fields(best)
+        words = _surface(stored, proposed)
         html = " ".join(
             f"<mark>{escape(w)}</mark>" if normalize(w).lower() != t else escape(w)
             for w, t in zip(words, typed, strict=True)
@@ -280,7 +307,8 @@ class SearchService:
 
     def _hits(self, opened: _Open, ranked: list[tuple[int, float]], marks: list[str],
               solo: frozenset[str] = frozenset()) -> list[Hit]:
-        raw = [(n, score, opened.searcher.stored_fields(n)) for n, score in ranked]
+        with opened.io:
+            raw = [(n, score, opened.searcher.stored_fields(n)) for n, score in ranked]
         if not raw:
             return []
         docnums = [n for n, _, _ in raw]
@@ -313,11 +341,11 @@ class SearchService:
     def article(self, doc_id: str, q: str = "") -> dict[str, Any] | None:
         """The stored article, with ``title_html``/``sapo_html``/``body_html`` marking ``q``'s terms."""
         opened = self.current()
-        searcher = opened.searcher
-        docnum = searcher.document_number(id=doc_id)
-        if docnum is None:
+        with opened.io:
+            docnum = opened.searcher.document_number(id=doc_id)
+            stored = opened.searcher.stored_fields(docnum) if docnum is not None else None
+        if docnum is None or stored is None:
             return None
-        stored = searcher.stored_fields(docnum)
         plan = build(parse(q)) if q.strip() else None
         marks = plan.marks if plan else []
         article = {k: v for k, v in stored.items() if not k.endswith("_offsets")}
@@ -334,17 +362,18 @@ class SearchService:
         """Articles sharing this one's most telling words (Whoosh's key-term model over its opening)."""
         opened = self.current()
         searcher = opened.searcher
-        docnum = searcher.document_number(id=doc_id)
-        if docnum is None:
-            return []
-        stored = searcher.stored_fields(docnum)
-        text = "\n".join(t for t in (stored.get("title", ""), stored.get("sapo", ""), stored.get("body", "")) if t)
-        key_terms = searcher.key_terms_from_text("body", text[:MAX_RELATED_CHARS], numterms=12)
-        if not key_terms:
-            return []
-        query = Q.Or([Q.Term(part, word, boost=weight) for word, weight in key_terms for part in ("title", "body")])
-        results = searcher.search(query, limit=limit, mask=Q.Term("id", doc_id))
-        return self._hits(opened, [(h.docnum, h.score) for h in results], [])
+        with opened.io:
+            docnum = searcher.document_number(id=doc_id)
+            if docnum is None:
+                return []
+            stored = searcher.stored_fields(docnum)
+            text = "\n".join(t for t in (stored.get("title", ""), stored.get("sapo", ""), stored.get("body", "")) if t)
+            key_terms = searcher.key_terms_from_text("body", text[:MAX_RELATED_CHARS], numterms=12)
+            if not key_terms:
+                return []
+            query = Q.Or([Q.Term(part, word, boost=weight) for word, weight in key_terms for part in ("title", "body")])
+            found = [(h.docnum, h.score) for h in searcher.search(query, limit=limit, mask=Q.Term("id", doc_id))]
+        return self._hits(opened, found, [])
 
     def suggest(self, prefix: str, limit: int = 8) -> list[str]:
         """Titles that continue what was typed, accent-insensitive: the last syllable may be partial."""
@@ -353,14 +382,15 @@ class SearchService:
         if not words:
             return []
         folded = [fold(w.lower()) for w in words]
-        searcher = self.current().searcher
+        opened = self.current()
         clauses: list[Q.Query] = [Q.Term("title_f", f) for f in folded[:-1]]
         clauses.append(Q.Prefix("title_f", folded[-1]))
         # The index finds titles with these syllables; the order and adjacency typed are checked on the title.
         typed = re.compile(r"(?<!\w)" + r"\W+".join(re.escape(f) for f in folded))
         seen: list[str] = []
-        for hit in searcher.search(Q.And(clauses), limit=limit * 10):
-            title = hit.get("title", "")
+        with opened.io:
+            titles = [hit.get("title", "") for hit in opened.searcher.search(Q.And(clauses), limit=limit * 10)]
+        for title in titles:
             if title and title not in seen and typed.search(fold(title.lower())):
                 seen.append(title)
                 if len(seen) == limit:
