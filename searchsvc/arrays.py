@@ -67,6 +67,12 @@ class IndexArrays:
         self._published: np.ndarray | None = None
         self._lock = threading.Lock()
 
+    def rebind(self, reader, io: threading.RLock) -> None:
+        """Read through another reader of the same generation from now on (see SearchService after a fork)."""
+        self.reader, self.io = reader, io
+        self.leaves = list(reader.leaf_readers())
+        self._lock = threading.Lock()
+
     # --- postings -----------------------------------------------------------------------
     def postings(self, fieldname: str, text: str, positions: bool = False) -> PostingArrays:
         """All live postings of a term in one field, in document order (positions only if asked)."""

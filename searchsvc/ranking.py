@@ -24,7 +24,7 @@ from searchsvc.schema import FOLDED, SYLLABLE, TEXT_PARTS, WORD, field_name
 
 K1 = 1.2
 B = {"title": 0.3, "sapo": 0.5, "body": 0.9}
-PART_WEIGHTS = {"title": 2.0, "sapo": 1.5, "body": 1.0}
+PART_WEIGHTS = {"title": 2.0, "sapo": 1.0, "body": 1.0}
 WORD_WEIGHT = 1.0
 SYLLABLE_WEIGHT = 0.15
 FOLDED_WEIGHT = 0.5  # typed without diacritics
@@ -35,6 +35,7 @@ EXACT_WEIGHT_UNACCENTED = 0.1
 RESTORED_WEIGHT = 0.5
 PAIR_WEIGHT = 2.0
 CANDIDATES = 300
+IDF_POWER = 1.0
 ALTERNATIVE_PHRASE_BOOST = 2.0
 _KEY_SHIFT = np.int64(32)
 
@@ -87,7 +88,7 @@ class Ranker:
 
     def idf(self, df: int) -> float:
         n = self.arrays.doc_count
-        return float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
+        return float(np.log(1.0 + (n - df + 0.5) / (df + 0.5))) ** IDF_POWER
 
     # --- stage one -------------------------------------------------------------------------
     def _bm25f(self, scores: np.ndarray, term: str, sources: list[tuple[str, str, str]], weight: float,

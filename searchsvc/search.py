@@ -7,6 +7,7 @@ new generation when CURRENT changes, without a restart.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -120,12 +121,22 @@ class _Open:
         self.ix = ix
         self.stamp = stamp
         self.searcher = ix.searcher(weighting=scoring.BM25F())
+        self.pid = os.getpid()
         # Whoosh's readers seek shared files: one lock for every read of this generation (threaded servers).
         self.io = threading.RLock()
         self.arrays = IndexArrays(self.searcher.reader(), io=self.io)
         self.ranker = Ranker(self.arrays)
         self.speller = Speller(self.searcher.reader(), io=self.io)
         self._labels: dict[str, dict[str, str]] = {}
+
+    def reopen_files(self) -> None:
+        """In a forked worker: its own file handles (a forked handle shares its position with the parent's
+        and the other workers'), keeping the tables built before the fork."""
+        self.io = threading.RLock()
+        self.searcher = self.ix.searcher(weighting=scoring.BM25F())
+        self.arrays.rebind(self.searcher.reader(), self.io)
+        self.speller.reader, self.speller.io = self.searcher.reader(), self.io
+        self.pid = os.getpid()
 
     def warm(self) -> None:
         """Build what the first queries would otherwise wait for: spelling tables, facet columns, lengths."""
@@ -164,6 +175,10 @@ class SearchService:
         """The searcher for the generation CURRENT names, reopened when it changes."""
         stamp = self._stamp()
         opened = self._open
+        if opened is not None and opened.pid != os.getpid():
+            with self._lock:
+                if opened.pid != os.getpid():
+                    opened.reopen_files()
         if opened is not None and opened.stamp == stamp:
             return opened
         if not self._lock.acquire(blocking=opened is None):
