@@ -94,6 +94,12 @@ class Server:
     def log_text(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")[-4000:]
 
+    def last_error(self) -> str:
+        """The end of the last traceback the server logged, to say why it answered 500."""
+        text = self.log.read_text(encoding="utf-8", errors="replace")
+        start = text.rfind("Traceback")
+        return "\n".join(text[start:].splitlines()[-4:]) if start >= 0 else "(no traceback logged)"
+
 
 def worker_pids(master: int) -> set[int]:
     """The live children of ``master`` (gunicorn's workers), from /proc."""
@@ -404,7 +410,7 @@ def test_reindex_while_serving(server: Server, served_index: Path, tmp_path: Pat
     failed = [o for o in observations if o.error]
     assert not failed, f"{len(failed)} of {len(observations)} requests failed, e.g. {failed[:3]}"
     bad_status = [o for o in observations if o.status != 200]
-    assert not bad_status, f"{len(bad_status)} answers were not 200, e.g. {bad_status[:3]}"
+    assert not bad_status, f"{len(bad_status)} answers were not 200, e.g. {bad_status[:3]}\n{server.last_error()}"
     inconsistent = [o for o in observations if o.problems]
     assert not inconsistent, f"{len(inconsistent)} answers were inconsistent, e.g. {inconsistent[:3]}"
     # Each answer is one generation's answer, whole.
@@ -412,7 +418,7 @@ def test_reindex_while_serving(server: Server, served_index: Path, tmp_path: Pat
     mixed = [o for o in observations
              if (o.value not in healthz_ok if o.key == "healthz" else o.value not in (old[o.key], new[o.key]))]
     assert not mixed, f"{len(mixed)} answers were neither the old nor the new generation's, e.g. {mixed[:3]}"
-    # The full rebuild changed no answer; the update showed before it ran; every later request saw it.
+    # The full rebuild changed no answer, nothing of the update showed before it ran, every later request saw it.
     early = [o for o in observations if o.ended < update_start and o.key != "healthz" and o.value != old[o.key]]
     assert not early, f"answers changed before the update ran: {early[:3]}"
     later = [o for o in observations if o.started >= switched + GRACE_S]
