@@ -1,0 +1,361 @@
+"""The ranking path's arrays (codec.read_posting_arrays, arrays.IndexArrays) against Whoosh's own reading.
+
+Every posting list read in bulk must be what Whoosh's matcher walks one
+posting at a time: the same document numbers, frequencies (the weight) and
+positions (``value_as("positions")``). Checked on the demo index (one
+segment, mostly inlined one-document terms) and on an index built here with
+a term in more than 128 documents (several posting blocks), two segments and
+deleted documents.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from searchsvc.arrays import IndexArrays, _nbytes, time_key
+from searchsvc.codec import np_unvarints, read_posting_arrays, unvarints, varints
+from searchsvc.generations import IndexStore
+from searchsvc.indexer import reindex
+
+DEMO_FIELDS = ("title", "sapo", "body", "title_s", "body_s", "title_f", "sapo_f", "body_f")
+MULTI_FIELDS = ("title", "sapo", "body", "body_s", "title_f", "sapo_f", "body_f")
+BLOCK = 128  # Whoosh's postings per block (W3Codec blocklimit)
+STORM = 200  # how often one article repeats "bão": a frequency and positions past one varint byte
+
+
+def _open(root: Path):
+    _, ix = IndexStore(root).open()
+    return ix.reader()
+
+
+def _whoosh_postings(matcher, positions: bool) -> tuple[list[int], list[float], list[list[int]]]:
+    """What Whoosh's matcher gives, one posting at a time."""
+    ids, weights, poses = [], [], []
+    while matcher.is_active():
+        ids.append(matcher.id())
+        weights.append(matcher.weight())
+        if positions:
+            poses.append(list(matcher.value_as("positions")))
+        matcher.next()
+    return ids, weights, poses
+
+
+def _positions_of(p) -> list[list[int]]:
+    return [p.positions[p.pos_starts[i]:p.pos_starts[i + 1]].tolist() for i in range(len(p.ids))]
+
+
+def _has_positions(fieldname: str) -> bool:
+    return fieldname.endswith("_f")
+
+
+def _terms(reader, fieldname: str) -> list[str]:
+    return [t.decode("utf-8") for t in reader.lexicon(fieldname)]
+
+
+def _assert_same(p, ids: list[int], weights: list[float], poses: list[list[int]], positions: bool, what) -> None:
+    assert p.ids.tolist() == ids, what
+    assert p.freqs.tolist() == weights, what
+    if positions:
+        assert p.positions is not None, what
+        assert len(p.pos_starts) == len(ids) + 1, what
+        assert _positions_of(p) == poses, what
+        assert [len(x) for x in poses] == weights, what  # the frequency is the number of positions
+
+
+# --- the multi-block, two-segment index -----------------------------------------------------------------
+
+
+def _weather(i: int) -> dict:
+    """Short bulletins: every one has "mưa" (1-4 times), so that term spans several blocks."""
+    article = {
+        "id": f"tt-{i:03d}",
+        "title": f"Bản tin thời tiết số {i}",
+        "sapo": "Dự báo có mưa rào." if i % 3 == 0 else "",
+        "body": " ".join(["Trời có mưa nhỏ."] * (1 + i % 4)) + " Gió nhẹ." * (i % 7),
+        "category": ("Thời sự", "Đời sống", "Khoa học")[i % 3],
+        "source": ("Báo Mẫu", "Tin Phố", "")[i % 3] if i % 5 else "",
+        "url": "",
+    }
+    if i % 10 != 7:  # every tenth one undated
+        article["published"] = f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00"
+    return article
+
+
+@pytest.fixture(scope="module")
+def multi_root(tmp_path_factory) -> Path:
+    """150 bulletins in one segment, then an incremental run that updates two (deleting their first
+    versions) and adds eight more (a second segment)."""
+    root = tmp_path_factory.mktemp("multi")
+    src = root / "src"
+    src.mkdir()
+    first = [_weather(i) for i in range(150)]
+    first[0]["body"] += " Khinh khí cầu bay."
+    first[139]["body"] += " Khinh khí cầu hạ cánh."  # doc 139: a document-number delta past one varint byte
+    first[140]["body"] += " Khinh khí cầu bay lại."
+    first[5]["body"] += " " + " ".join(["Bão"] * STORM)
+    first[6]["body"] += " Bão tan."
+    (src / "a.jsonl").write_text("".join(json.dumps(a, ensure_ascii=False) + "\n" for a in first), encoding="utf-8")
+    reindex([src], root / "index", jobs=1, echo=lambda m: None)
+    second = [dict(first[3], body=first[3]["body"] + " Cập nhật."), dict(first[140], body="Khinh khí cầu bay lại.")]
+    second += [_weather(i) for i in range(150, 158)]
+    (src / "a.jsonl").write_text("".join(json.dumps(a, ensure_ascii=False) + "\n" for a in second), encoding="utf-8")
+    summary = reindex([src], root / "index", jobs=1, echo=lambda m: None)
+    assert (summary.updated, summary.added) == (2, 8)
+    return root / "index"
+
+
+@pytest.fixture(scope="module")
+def multi_reader(multi_root):
+    reader = _open(multi_root)
+    yield reader
+    reader.close()
+
+
+@pytest.fixture(scope="module")
+def demo_reader(tmp_index):
+    reader = _open(tmp_index)
+    yield reader
+    reader.close()
+
+
+def test_multi_index_has_what_the_tests_need(multi_reader):
+    leaves = list(multi_reader.leaf_readers())
+    assert len(leaves) == 2
+    (first, base0), (second, base1) = leaves
+    assert (base0, base1) == (0, 150) and second.doc_count_all() == 10
+    assert first.has_deletions() and set(first.deleted_docs_set) == {3, 140}
+    assert first.doc_frequency("body_f", "mua") > BLOCK  # several blocks in the first segment
+    assert first.doc_frequency("body", "mưa") > BLOCK
+    assert first._terms.term_info("body_f", b"bao").is_inlined() is False
+
+
+# --- read_posting_arrays on one segment's raw matcher ----------------------------------------------------
+
+
+@pytest.mark.parametrize("fieldname", MULTI_FIELDS)
+def test_read_posting_arrays_equals_whoosh_per_segment(multi_reader, fieldname):
+    """Raw matchers (deleted documents included, as the segment has them): every term, every block."""
+    positions = _has_positions(fieldname)
+    seen_blocks = 0
+    for seg, _ in multi_reader.leaf_readers():
+        fmt = seg.schema[fieldname].format
+        for text in _terms(seg, fieldname):
+            btext = text.encode("utf-8")
+            expected = _whoosh_postings(seg._terms.matcher(fieldname, btext, fmt), positions)
+            got = read_posting_arrays(seg._terms.matcher(fieldname, btext, fmt), positions=positions)
+            _assert_same(got, *expected, positions, (fieldname, text))
+            seen_blocks = max(seen_blocks, len(expected[0]))
+    if fieldname in ("title", "body", "title_f", "body_f"):  # every bulletin has "bản tin" and "mưa"
+        assert seen_blocks > BLOCK
+
+
+def test_multi_block_postings_with_wide_values(multi_reader):
+    """Frequencies and positions past 127 (two-byte varints), ids far apart, blocks joined end to end."""
+    seg, _ = next(iter(multi_reader.leaf_readers()))
+    fmt = seg.schema["body_f"].format
+    storm = read_posting_arrays(seg._terms.matcher("body_f", b"bao", fmt), positions=True)
+    assert storm.ids.tolist() == [5, 6]
+    assert storm.freqs.tolist() == [STORM, 1]
+    first = _positions_of(storm)[0]
+    assert len(first) == STORM and first == list(range(first[0], first[0] + STORM)) and first[-1] > 127
+    balloon = read_posting_arrays(seg._terms.matcher("body_f", b"khinh", fmt), positions=True)
+    assert balloon.ids.tolist() == [0, 139, 140]  # 140 is deleted, but the raw segment still has it
+    rain = read_posting_arrays(seg._terms.matcher("body_f", b"mua", fmt), positions=True)
+    assert rain.ids.tolist() == list(range(150))
+    assert rain.freqs.tolist() == [1 + i % 4 for i in range(150)]
+
+
+@pytest.mark.parametrize("positions", [False, True])
+def test_read_posting_arrays_on_inlined_and_word_fields(demo_reader, positions):
+    """Terms in one document are inlined in the terms file; word fields have no positions to give."""
+    seg, _ = next(iter(demo_reader.leaf_readers()))
+    kinds = Counter()
+    for fieldname in ("body", "body_f"):
+        fmt = seg.schema[fieldname].format
+        for text in _terms(seg, fieldname):
+            btext = text.encode("utf-8")
+            kinds[seg._terms.term_info(fieldname, btext).is_inlined()] += 1
+            with_positions = positions and _has_positions(fieldname)
+            expected = _whoosh_postings(seg._terms.matcher(fieldname, btext, fmt), with_positions)
+            got = read_posting_arrays(seg._terms.matcher(fieldname, btext, fmt), positions=positions)
+            _assert_same(got, *expected, with_positions, (fieldname, text))
+    assert kinds[True] > 100 and kinds[False] > 100
+
+
+# --- IndexArrays.postings against the whole reader ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("fieldname", DEMO_FIELDS)
+def test_index_arrays_postings_equal_whoosh_on_the_demo(demo_reader, fieldname):
+    arrays = IndexArrays(demo_reader)
+    positions = _has_positions(fieldname)
+    terms = _terms(demo_reader, fieldname)
+    assert terms
+    for text in terms:
+        expected = _whoosh_postings(demo_reader.postings(fieldname, text), positions)
+        _assert_same(arrays.postings(fieldname, text, positions=positions), *expected, positions, text)
+
+
+@pytest.mark.parametrize("fieldname", MULTI_FIELDS)
+def test_index_arrays_postings_equal_whoosh_across_segments(multi_reader, fieldname):
+    """Global document numbers over both segments; deleted documents left out as Whoosh leaves them out."""
+    arrays = IndexArrays(multi_reader)
+    positions = _has_positions(fieldname)
+    for text in _terms(multi_reader, fieldname):
+        expected = _whoosh_postings(multi_reader.postings(fieldname, text), positions)
+        got = arrays.postings(fieldname, text, positions=positions)
+        _assert_same(got, *expected, positions, (fieldname, text))
+        assert not set(got.ids.tolist()) & {3, 140}
+
+
+def test_deleted_documents_never_appear(multi_reader):
+    arrays = IndexArrays(multi_reader)
+    assert arrays.size == 160 and arrays.doc_count == 158
+    assert arrays.live.tolist() == [i not in (3, 140) for i in range(160)]
+    rain = arrays.postings("body_f", "mua", positions=True)
+    assert rain.ids.tolist() == [i for i in range(160) if i not in (3, 140, 151)]  # 151: tt-140 without rain
+    balloon = arrays.postings("body_f", "khinh", positions=True)
+    assert balloon.ids.tolist() == [0, 139, 151]  # tt-140's new version is the second segment's second document
+    assert [multi_reader.stored_fields(n)["id"] for n in balloon.ids.tolist()] == ["tt-000", "tt-139", "tt-140"]
+    assert _positions_of(balloon)[2] == [0]  # the new text starts with it
+    assert arrays.postings("body_f", "no-such-term").ids.tolist() == []
+
+
+# --- np_unvarints -------------------------------------------------------------------------------------------
+
+_INT64 = st.integers(min_value=0, max_value=2**63 - 1)
+_VALUES = st.lists(st.one_of(st.integers(0, 127), st.integers(128, 2**21), _INT64), max_size=200)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_VALUES)
+def test_np_unvarints_equals_unvarints(values):
+    data = varints(values)
+    assert unvarints(data) == values
+    got = np_unvarints(data)
+    assert got.dtype == np.int64
+    assert got.tolist() == values
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300).map(lambda b: bytes(x & 0x7F if (i + 1) % 9 == 0 else x for i, x in enumerate(b))),
+       st.integers(0, 127))
+def test_np_unvarints_on_arbitrary_bytes(body, last):
+    """Any buffer that ends a varint (no run longer than nine bytes, so every value fits in int64)."""
+    data = body + bytes([last])
+    assert np_unvarints(data).tolist() == unvarints(data)
+
+
+def test_np_unvarints_edges():
+    assert np_unvarints(b"").tolist() == []
+    assert np_unvarints(bytes(range(128))).tolist() == list(range(128))  # one byte each: the fast path
+    assert np_unvarints(varints([127, 128, 16383, 16384, 0])).tolist() == [127, 128, 16383, 16384, 0]
+
+
+# --- the cache ----------------------------------------------------------------------------------------------
+
+
+def _check_cache(arrays: IndexArrays) -> None:
+    cached = list(arrays._cache.values())
+    assert arrays._cached == sum(_nbytes(p) for p in cached)
+    assert arrays._cached <= arrays.cache_bytes
+
+
+def test_cache_never_holds_more_than_its_bound(multi_reader):
+    arrays = IndexArrays(multi_reader, cache_bytes=4096)
+    for _ in range(2):
+        for fieldname in ("body", "body_f", "title_f"):
+            for text in _terms(multi_reader, fieldname):
+                p = arrays.postings(fieldname, text, positions=_has_positions(fieldname))
+                assert p.ids.tolist() == list(multi_reader.postings(fieldname, text).all_ids())
+                _check_cache(arrays)
+    assert arrays._cache  # something small enough was kept
+
+
+def test_cache_evicts_the_least_recently_used(demo_reader):
+    # Five terms of one document each: entries of equal size, four of which fit.
+    arrays = IndexArrays(demo_reader)
+    singles = [t for t in _terms(demo_reader, "title") if demo_reader.doc_frequency("title", t) == 1][:5]
+    assert len(singles) == 5
+    size = _nbytes(arrays.postings("title", singles[0]))
+    arrays = IndexArrays(demo_reader, cache_bytes=4 * size)
+    a, b, c, d, e = singles
+    for t in (a, b, c, d):
+        arrays.postings("title", t)
+    assert [k[1] for k in arrays._cache] == [a, b, c, d]
+    hit = arrays.postings("title", a)  # a is now the most recently used: b goes first
+    assert hit is arrays.postings("title", a)  # served from the cache, not read again
+    arrays.postings("title", e)
+    assert [k[1] for k in arrays._cache] == [c, d, a, e]
+    _check_cache(arrays)
+    assert arrays._cached == 4 * size
+
+
+def test_cache_keeps_out_what_is_too_big_and_upgrades_to_positions(multi_reader):
+    arrays = IndexArrays(multi_reader, cache_bytes=2000)
+    big = arrays.postings("body_f", "mua", positions=True)
+    assert _nbytes(big) > arrays.cache_bytes // 4
+    assert ("body_f", "mua") not in arrays._cache and arrays._cached == 0
+    plain = arrays.postings("body_f", "khinh")
+    assert plain.positions is None and ("body_f", "khinh") in arrays._cache
+    with_positions = arrays.postings("body_f", "khinh", positions=True)
+    assert with_positions.positions is not None and with_positions.ids.tolist() == plain.ids.tolist()
+    assert arrays.postings("body_f", "khinh") is with_positions  # positions serve a plain ask too
+    _check_cache(arrays)
+
+
+# --- per-document columns ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("which", ["demo", "multi"])
+@pytest.mark.parametrize("fieldname", ["title", "sapo", "body", "body_s", "body_f"])
+def test_lengths_equal_whoosh_doc_field_length(request, which, fieldname):
+    reader = request.getfixturevalue(f"{which}_reader")
+    lengths = IndexArrays(reader).lengths(fieldname)
+    expected = [reader.doc_field_length(n, fieldname) or 0 for n in range(reader.doc_count_all())]
+    assert lengths.tolist() == expected
+    assert any(expected)
+
+
+@pytest.mark.parametrize("which", ["demo", "multi"])
+def test_column_counts_equal_a_direct_count(request, which):
+    reader = request.getfixturevalue(f"{which}_reader")
+    arrays = IndexArrays(reader)
+    live = [n for n in range(reader.doc_count_all()) if not reader.is_deleted(n)]
+    stored = {n: reader.stored_fields(n) for n in live}
+    rain = set(arrays.postings("body_f", "mua").ids.tolist())
+    for selection in (live, [n for n in live if n in rain], live[::3]):
+        mask = np.zeros(arrays.size, dtype=bool)
+        mask[selection] = True
+        for name in ("category", "source", "year"):
+            if name == "year":
+                values = [str(stored[n]["published"].year) if stored[n].get("published") else "" for n in selection]
+            else:
+                values = [stored[n].get(name, "") for n in selection]
+            expected = Counter(v for v in values if v)
+            counted = arrays.column(name).counts(mask)
+            assert dict(counted) == expected, (name, selection)
+            assert [label for label, _ in counted] == sorted(expected)  # each label once, in label order
+
+
+@pytest.mark.parametrize("which", ["demo", "multi"])
+def test_published_follows_the_stored_dates(request, which):
+    reader = request.getfixturevalue(f"{which}_reader")
+    published = IndexArrays(reader).published()
+    live = [n for n in range(reader.doc_count_all()) if not reader.is_deleted(n)]
+    when = {n: reader.stored_fields(n).get("published") for n in live}
+    for n in live:
+        assert published[n] == (time_key(when[n]) if when[n] else 0), n
+    dated = [n for n in live if when[n]]
+    assert sorted(dated, key=lambda n: (published[n], n)) == sorted(dated, key=lambda n: (when[n], n))
+    assert all(published[n] > 0 for n in dated)
+    if which == "multi":
+        undated = [n for n in live if not when[n]]
+        assert len(undated) == 16 and all(published[n] == 0 for n in undated)
