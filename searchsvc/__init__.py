@@ -30,7 +30,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # Queries are segmented with pyvi: load it now, so that gunicorn --preload shares it with its workers.
     load_model()
 
-    service = app.extensions["searchsvc"] = SearchService(app.config["INDEX_DIR"], int(app.config["MAX_QUERY_CHARS"]))
+    service = app.extensions["searchsvc"] = SearchService(
+        app.config["INDEX_DIR"], int(app.config["MAX_QUERY_CHARS"]), int(app.config["POSTINGS_CACHE_MB"])
+    )
     # Likewise the index's spelling tables and columns (seconds at news scale); a missing index is
     # reported by /healthz and the routes, not here.
     with contextlib.suppress(IndexUnavailable):

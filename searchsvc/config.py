@@ -15,6 +15,7 @@ DEFAULTS: dict[str, Any] = {
     "INDEX_DIR": "index",
     "MAX_QUERY_CHARS": 500,
     "MAX_CONTENT_LENGTH": 64 * 1024,
+    "POSTINGS_CACHE_MB": 512,
 }
 ENV_PREFIX = "SEARCHSVC_"
 

@@ -35,7 +35,6 @@ EXACT_WEIGHT_UNACCENTED = 0.1
 RESTORED_WEIGHT = 0.5
 PAIR_WEIGHT = 2.0
 CANDIDATES = 300
-IDF_POWER = 1.0
 ALTERNATIVE_PHRASE_BOOST = 2.0
 _KEY_SHIFT = np.int64(32)
 
@@ -88,7 +87,7 @@ class Ranker:
 
     def idf(self, df: int) -> float:
         n = self.arrays.doc_count
-        return float(np.log(1.0 + (n - df + 0.5) / (df + 0.5))) ** IDF_POWER
+        return float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
 
     # --- stage one -------------------------------------------------------------------------
     def _bm25f(self, scores: np.ndarray, term: str, sources: list[tuple[str, str, str]], weight: float,

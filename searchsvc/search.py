@@ -23,7 +23,7 @@ from whoosh import scoring
 
 from searchsvc import highlight
 from searchsvc.analysis import fold, normalize, unify_tones
-from searchsvc.arrays import IndexArrays, time_key
+from searchsvc.arrays import DEFAULT_CACHE_BYTES, IndexArrays, time_key
 from searchsvc.generations import CURRENT, Generation, IndexStore, IndexUnavailable
 from searchsvc.query import MAX_QUERY_CHARS, QueryError, analyze, build, parse
 from searchsvc.ranking import Ranked, Ranker
@@ -116,7 +116,7 @@ class SearchResult:
 class _Open:
     """The index generation this process searches, and its searcher."""
 
-    def __init__(self, gen: Generation, ix, stamp: tuple) -> None:
+    def __init__(self, gen: Generation, ix, stamp: tuple, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.gen = gen
         self.ix = ix
         self.stamp = stamp
@@ -124,7 +124,7 @@ class _Open:
         self.pid = os.getpid()
         # Whoosh's readers seek shared files: one lock for every read of this generation (threaded servers).
         self.io = threading.RLock()
-        self.arrays = IndexArrays(self.searcher.reader(), io=self.io)
+        self.arrays = IndexArrays(self.searcher.reader(), cache_bytes, io=self.io)
         self.ranker = Ranker(self.arrays)
         self.speller = Speller(self.searcher.reader(), io=self.io)
         self._labels: dict[str, dict[str, str]] = {}
@@ -157,9 +157,11 @@ class _Open:
 
 
 class SearchService:
-    def __init__(self, index_dir: str | Path, max_query_chars: int = MAX_QUERY_CHARS) -> None:
+    def __init__(self, index_dir: str | Path, max_query_chars: int = MAX_QUERY_CHARS,
+                 postings_cache_mb: int = DEFAULT_CACHE_BYTES >> 20) -> None:
         self.store = IndexStore(index_dir)
         self.max_query_chars = max_query_chars
+        self.cache_bytes = postings_cache_mb << 20
         self._open: _Open | None = None
         self._lock = threading.Lock()
 
@@ -187,7 +189,7 @@ class SearchService:
             if self._open is not None and self._open.stamp == stamp:
                 return self._open
             gen, ix = self.store.open()
-            opened = _Open(gen, ix, stamp)
+            opened = _Open(gen, ix, stamp, self.cache_bytes)
             if self._open is not None:
                 # A reindex published: get the new generation ready before anyone searches it, so no
                 # request waits seconds for its spelling tables. The old one goes to the garbage collector.
