@@ -54,8 +54,9 @@ class Ranked:
         """Document numbers of ranks start..stop-1 by score (ties by document number)."""
         docs = np.flatnonzero(self.matched)
         if stop < len(docs):
-            keep = np.argpartition(-self.scores[docs], stop - 1)[:stop]
-            docs = docs[keep]
+            # Keep every document tied with the last one kept, so ties are broken the same way on every page.
+            cut = np.partition(-self.scores[docs], stop - 1)[stop - 1]
+            docs = docs[-self.scores[docs] <= cut]
         order = np.lexsort((docs, -self.scores[docs]))
         return docs[order][start:stop]
 

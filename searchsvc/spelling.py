@@ -44,8 +44,9 @@ class Speller:
         return words
 
     def _frequency(self, word: str, fields: tuple[str, ...] = _WORD_FIELDS) -> int:
+        """Articles using the word, at least: the most in any one field (a title and its body are one article)."""
         with self.io:
-            return sum(self.reader.doc_frequency(f, word) for f in fields)
+            return max(self.reader.doc_frequency(f, word) for f in fields)
 
     def warm(self) -> None:
         with self._lock:
@@ -93,7 +94,7 @@ class Speller:
         for d in _deletions(syllable):
             if d in self._syllables:
                 found.add(d)  # one letter less
-            found.update(s for s in self._deletions.get(d, ()) if len(s) == len(syllable))  # one letter changed
+            found.update(s for s in self._deletions.get(d, ()) if _one_substitution(s, syllable))  # one changed
         found.discard(syllable)
         return sorted(found)
 
@@ -109,6 +110,10 @@ class Speller:
             fields = (*_WORD_FIELDS, _SYLLABLE_FIELD)
             out.append(max(options, key=lambda o: self._frequency(o, fields)) if options else s)
         return out
+
+
+def _one_substitution(a: str, b: str) -> bool:
+    return len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) == 1
 
 
 def _deletions(word: str) -> set[str]:

@@ -330,17 +330,12 @@ def test_order_breaks_ties_by_document_number_on_a_whole_list(corpus):
 TIED = np.array([3, 1, 2, 1, 1, 2, 1, 1, 3, 1, 1, 2, 1, 1, 1, 1, 2, 1, 1, 1], dtype=np.float32)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Ranked.order takes the top `stop` with np.argpartition, which picks "
-                   "arbitrarily among documents tied at the cut; ties are then sorted by document number only "
-                   "within that arbitrary set, so consecutive pages overlap and skip documents")
 def test_order_pages_are_consistent_with_tied_scores():
     ranked = Ranked(TIED.copy(), np.ones(len(TIED), dtype=bool))
     flat = [d for page in _pages(ranked, 4) for d in page]
     assert flat == _reference(TIED, np.ones(len(TIED), dtype=bool))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: paging through equally scored results (Ranked.order's argpartition "
-                   "at the page end) repeats some articles and never shows others")
 def test_search_pages_do_not_overlap_when_scores_tie(corpus):
     whole = ids(corpus, "tiêm chủng")
     assert sorted(whole) == sorted(a["id"] for a in TIES)

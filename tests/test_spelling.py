@@ -131,9 +131,6 @@ def test_near_finds_every_known_syllable_one_edit_away(speller):
             assert known in speller.near(typo), (known, typo)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Speller.near counts any two same-length syllables that share a one-letter "
-                   "deletion as one substitution apart, but deleting at different places is two edits "
-                   "(buit/biết, amu/rau); SymSpell checks candidates' real distance, near does not")
 def test_near_finds_nothing_further_than_one_edit(speller):
     for typed in ("buit", "amu"):
         near = speller.near(typed)
@@ -158,14 +155,10 @@ def test_correct_leaves_known_and_non_alphabetic_syllables(speller):
     assert speller.correct([]) == []
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: 'buit' (buýt without its accent, one edit) is corrected to 'biết', "
-                   "two edits away but more frequent, because Speller.near returns two-edit candidates")
 def test_correct_prefers_a_one_edit_candidate(speller):
     assert speller.correct(["buit"]) == ["buýt"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: did-you-mean for 'xe buit' on the demo proposes 'xe biết' "
-                   "(Speller.near's two-edit candidates), not 'xe buýt'")
 def test_demo_did_you_mean_for_a_missing_accent(search_service):
     assert search_service.search(SearchRequest(q="xe buit")).suggestion["text"] == "xe buýt"
 
@@ -193,8 +186,5 @@ def test_restore_leaves_unknown_syllables(speller):
     assert speller.restore_diacritics(["2024"]) == ["2024"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (minor): the spelling used by more articles should win, but "
-                   "Speller._frequency adds the title and body document frequencies, so a word in one article's "
-                   "title and body counts as two articles: dương (1 article) ties đường (2) and wins on sort order")
 def test_restore_counts_articles_not_fields(speller):
     assert speller.restore_diacritics(["duong"]) == ["đường"]
