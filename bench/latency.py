@@ -4,7 +4,8 @@
         [--warmup 1] [--requests N] [--seconds 120] [--port P]
 
 The index must be a built one, e.g. ../shared/corpus plus ../shared/eval/uit_vinewsqa/docs.jsonl (about 48k
-articles; `python bench/index.py --keep DIR`). It is served by ``gunicorn -w 2 --preload 'searchsvc:create_app()'``
+articles; `python bench/index.py --keep DIR`). It is served by
+``gunicorn -c python:searchsvc.gunicorn_conf -w 2 --preload 'searchsvc:create_app()'``
 from this venv on 127.0.0.1 (SEARCHSVC_INDEX=DIR, as in docs/operations.md), started here and always stopped at
 the end. Questions: the UIT-ViNewsQA dev questions, picked with --every/--limit as in bench/relevance.py.
 
@@ -79,7 +80,8 @@ def start_gunicorn(index_dir: Path, workdir: Path, workers: int, port: int,
     log = workdir / "gunicorn.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"{HOST}:{port}", "--preload",
+            [sys.executable, "-m", "gunicorn", "-c", "python:searchsvc.gunicorn_conf",
+             "-w", str(workers), "-b", f"{HOST}:{port}", "--preload",
              "searchsvc:create_app()"],
             env=env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )

@@ -4,7 +4,8 @@
 
 Index: the first --limit articles of ../shared/corpus/*.jsonl.gz (half from each file), or the demo articles
 (searchsvc/demo) when ../shared is absent or with --demo. The slice is written to a temporary directory, indexed
-with ``searchsvc reindex --full`` and served by ``gunicorn -w 2 --preload 'searchsvc:create_app()'`` on 127.0.0.1.
+with ``searchsvc reindex --full`` and served by
+``gunicorn -c python:searchsvc.gunicorn_conf -w 2 --preload 'searchsvc:create_app()'`` on 127.0.0.1.
 
 Load: --clients threads share a bounded rate (--rate requests/s in all) over a fixed, seeded mix: /api/search
 (queries from the slice's headlines, with and without diacritics, some filtered or sorted by date), /api/suggest,
@@ -182,7 +183,8 @@ def start_gunicorn(index_dir: Path, workdir: Path) -> tuple[subprocess.Popen, in
     log = workdir / "gunicorn.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "-b", "127.0.0.1:0", "--preload",
+            [sys.executable, "-m", "gunicorn", "-c", "python:searchsvc.gunicorn_conf",
+             "-w", str(WORKERS), "-b", "127.0.0.1:0", "--preload",
              "searchsvc:create_app()"],
             env=env_for(index_dir, workdir), cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,

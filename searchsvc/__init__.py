@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +24,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from searchsvc import cli, pages, web
     from searchsvc.analysis import load_model
-    from searchsvc.search import IndexUnavailable, SearchService
+    from searchsvc.search import SearchService
 
     # Queries are segmented with pyvi: load it now, so that gunicorn --preload shares it with its workers.
     load_model()
 
-    service = app.extensions["searchsvc"] = SearchService(
+    # The index's own tables are built per worker (gunicorn_conf.py) or by `searchsvc serve`, not here.
+    app.extensions["searchsvc"] = SearchService(
         app.config["INDEX_DIR"], int(app.config["MAX_QUERY_CHARS"]), int(app.config["POSTINGS_CACHE_MB"])
     )
-    # Likewise the index's spelling tables and columns (seconds at news scale); a missing index is
-    # reported by /healthz and the routes, not here.
-    with contextlib.suppress(IndexUnavailable):
-        service.warm()
     app.register_blueprint(web.api)
     app.register_blueprint(pages.pages)
     web.register_error_handlers(app)

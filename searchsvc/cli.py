@@ -6,6 +6,7 @@ as in Flask's tutorial; the console script is the one operators use.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -131,7 +132,7 @@ def stats_command(index_dir, as_json) -> None:
 def serve_command(index_dir, host, port, demo) -> None:
     """Serve the search page and the JSON API (development server; see README for gunicorn)."""
     from searchsvc import create_app
-    from searchsvc.generations import IndexStore
+    from searchsvc.generations import IndexStore, IndexUnavailable
 
     index_dir = resolve_index(index_dir)
     if demo and IndexStore(index_dir).current() is None:
@@ -141,6 +142,8 @@ def serve_command(index_dir, host, port, demo) -> None:
         summary = reindex([demo_dir()], index_dir, progress=False, echo=lambda m: click.echo(m, err=True))
         click.echo(summary.line(), err=True)
     app = create_app({"INDEX_DIR": os.fspath(index_dir)})
+    with contextlib.suppress(IndexUnavailable):  # the page and /healthz say so instead
+        app.extensions["searchsvc"].warm()
     app.run(host=host, port=port)
 
 

@@ -35,6 +35,8 @@ EXACT_WEIGHT_UNACCENTED = 0.1
 RESTORED_WEIGHT = 0.5
 PAIR_WEIGHT = 2.0
 CANDIDATES = 300
+PASSAGE = 30  # syllables
+PASSAGE_WEIGHT = 10.0
 ALTERNATIVE_PHRASE_BOOST = 2.0
 _KEY_SHIFT = np.int64(32)
 
@@ -160,6 +162,37 @@ class Ranker:
             out += (PAIR_WEIGHT * self.idf(df) * (K1 + 1)) * tf / (tf + K1)
         return out
 
+    def passage_scores(self, a: Analyzed, docs: np.ndarray) -> np.ndarray:
+        """For each candidate, how much of the query (by idf) one passage of PASSAGE syllables holds:
+        a question is answered by a passage, not by words scattered over the article."""
+        out = np.zeros(len(docs), dtype=np.float32)
+        terms = a.unique_folded
+        if len(terms) < 3 or not len(docs):
+            return out
+        idfs = np.array([self.idf(self.arrays.doc_frequency(field_name("body", FOLDED), t)) for t in terms],
+                        dtype=np.float32)
+        total = float(idfs.sum()) or 1.0
+        for part in TEXT_PARTS:
+            keys, which, term_ids = [], [], []
+            for i, t in enumerate(terms):
+                k, w = self._positions(part, t, docs)
+                keys.append(k & 0xFFFFFFFF)
+                which.append(w)
+                term_ids.append(np.full(len(k), i, dtype=np.int64))
+            pos, doc, tid = np.concatenate(keys), np.concatenate(which), np.concatenate(term_ids)
+            if not len(pos):
+                continue
+            for shift in (0, PASSAGE // 2):
+                bucket = (pos + shift) // PASSAGE
+                cell = (doc * (1 << 20) + bucket) * len(terms) + tid
+                cell = np.unique(cell)
+                weights = idfs[cell % len(terms)]
+                window = cell // len(terms)
+                uniq, inverse = np.unique(window, return_inverse=True)
+                sums = np.bincount(inverse, weights=weights)
+                np.maximum.at(out, (uniq // (1 << 20)).astype(np.int64), (sums / total).astype(np.float32))
+        return out
+
     # --- masks ----------------------------------------------------------------------------------
     def docs_with(self, fieldname: str, text: str) -> np.ndarray:
         mask = np.zeros(self.n, dtype=bool)
@@ -238,5 +271,7 @@ class Ranker:
         if pairs and ranked.total:
             top = np.sort(ranked.order(0, CANDIDATES))
             bonus = sum(self.pair_scores(a, top) for a in pairs)
+            if PASSAGE_WEIGHT:
+                bonus = bonus + PASSAGE_WEIGHT * sum(self.passage_scores(a, top) for a in plan.scored)
             scores[top] += bonus
         return ranked

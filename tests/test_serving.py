@@ -134,11 +134,13 @@ def served_index(tmp_index: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def server(served_index: Path, tmp_path: Path) -> Iterator[Server]:
-    """``gunicorn -w 2 --preload 'searchsvc:create_app()'`` on 127.0.0.1 and a port the kernel picks."""
+    """``gunicorn -c python:searchsvc.gunicorn_conf -w 2 --preload 'searchsvc:create_app()'``
+    on 127.0.0.1 and a port the kernel picks."""
     log = tmp_path / "gunicorn.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "-b", "127.0.0.1:0", "--preload",
+            [sys.executable, "-m", "gunicorn", "-c", "python:searchsvc.gunicorn_conf",
+             "-w", str(WORKERS), "-b", "127.0.0.1:0", "--preload",
              "--graceful-timeout", "10", "searchsvc:create_app()"],
             env=service_env(served_index, tmp_path / "instance"), cwd=tmp_path,
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
