@@ -33,10 +33,10 @@ FOLDED_WEIGHT_ACCENTED = 0.1  # typed with: exact spellings must win (đường 
 # it counts little; the folded syllables, their pairs and the diacritics restored from the index carry it.
 EXACT_WEIGHT_UNACCENTED = 0.1
 RESTORED_WEIGHT = 0.5
-PAIR_WEIGHT = 2.0
+PAIR_WEIGHT = 1.75
 CANDIDATES = 300
 PASSAGE = 30  # syllables
-PASSAGE_WEIGHT = 10.0
+PASSAGE_WEIGHT = 12.0
 ALTERNATIVE_PHRASE_BOOST = 2.0
 _KEY_SHIFT = np.int64(32)
 
