@@ -52,6 +52,7 @@ def main() -> None:
     search.analyze = query.analyze
     timed(ranking.Ranker, "score_terms", "stage one (BM25F)")
     timed(ranking.Ranker, "pair_scores", "stage two (proximity)")
+    timed(ranking.Ranker, "passage_scores", "stage two (passages)")
     timed(search.SearchService, "_hits", "stored fields + highlighting")
     timed(search, "_facets", "facets")
     timed(search.SearchService, "_did_you_mean", "did-you-mean")

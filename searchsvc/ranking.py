@@ -128,8 +128,15 @@ class Ranker:
         return scores
 
     # --- stage two -------------------------------------------------------------------------
-    def _positions(self, part: str, syllable: str, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(document, position) keys of a folded syllable in ``docs`` (sorted), as one int64 each."""
+    def _positions(self, part: str, syllable: str, docs: np.ndarray,
+                   memo: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(document, position) keys of a folded syllable in ``docs`` (sorted), as one int64 each, and the
+        index in ``docs`` of each; ``memo`` shares them between the features of one candidate set."""
+        if memo is not None:
+            found = memo.get((part, syllable))
+            if found is None:
+                found = memo[(part, syllable)] = self._positions(part, syllable, docs)
+            return found
         p = self.arrays.postings(field_name(part, FOLDED), syllable, positions=True)
         if not len(p.ids) or p.positions is None:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
@@ -141,7 +148,7 @@ class Ranker:
         which = np.repeat(np.flatnonzero(present), stops - starts)
         return (docs[which].astype(np.int64) << _KEY_SHIFT) | p.positions[ranges(starts, stops)], which
 
-    def pair_scores(self, a: Analyzed, docs: np.ndarray) -> np.ndarray:
+    def pair_scores(self, a: Analyzed, docs: np.ndarray, memo: dict | None = None) -> np.ndarray:
         """Proximity for the candidates ``docs`` (sorted): query neighbours found side by side, BM25F-saturated."""
         out = np.zeros(len(docs), dtype=np.float32)
         if len(a.folded) < 2 or not len(docs):
@@ -149,8 +156,8 @@ class Ranker:
         for x, y in a.pairs:
             tf = np.zeros(len(docs), dtype=np.float32)
             for part in TEXT_PARTS:
-                kx, wx = self._positions(part, x, docs)
-                ky, _ = self._positions(part, y, docs)
+                kx, wx = self._positions(part, x, docs, memo)
+                ky, _ = self._positions(part, y, docs, memo)
                 if not len(kx) or not len(ky):
                     continue
                 hits = np.isin(kx + 1, ky)
@@ -162,7 +169,7 @@ class Ranker:
             out += (PAIR_WEIGHT * self.idf(df) * (K1 + 1)) * tf / (tf + K1)
         return out
 
-    def passage_scores(self, a: Analyzed, docs: np.ndarray) -> np.ndarray:
+    def passage_scores(self, a: Analyzed, docs: np.ndarray, memo: dict | None = None) -> np.ndarray:
         """For each candidate, how much of the query (by idf) one passage of PASSAGE syllables holds:
         a question is answered by a passage, not by words scattered over the article."""
         out = np.zeros(len(docs), dtype=np.float32)
@@ -175,7 +182,7 @@ class Ranker:
         for part in TEXT_PARTS:
             keys, which, term_ids = [], [], []
             for i, t in enumerate(terms):
-                k, w = self._positions(part, t, docs)
+                k, w = self._positions(part, t, docs, memo)
                 keys.append(k & 0xFFFFFFFF)
                 which.append(w)
                 term_ids.append(np.full(len(k), i, dtype=np.int64))
@@ -270,8 +277,9 @@ class Ranker:
         pairs = [a for a in plan.ranked_text if len(a.folded) > 1]
         if pairs and ranked.total:
             top = np.sort(ranked.order(0, CANDIDATES))
-            bonus = sum(self.pair_scores(a, top) for a in pairs)
+            memo: dict = {}
+            bonus = sum(self.pair_scores(a, top, memo) for a in pairs)
             if PASSAGE_WEIGHT:
-                bonus = bonus + PASSAGE_WEIGHT * sum(self.passage_scores(a, top) for a in plan.scored)
+                bonus = bonus + PASSAGE_WEIGHT * sum(self.passage_scores(a, top, memo) for a in plan.scored)
             scores[top] += bonus
         return ranked
