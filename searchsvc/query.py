@@ -3,7 +3,7 @@
 Whoosh's own parser splits on whitespace before analysis, which breaks
 Vietnamese words apart, so we read the little syntax ourselves
 (``"exact phrase"``, ``-exclude``, ``OR``, ``title:``/``category:``/``source:``)
-and segment each free-text run with pyvi before building query objects.
+and segment each free-text run with pyvi before planning what to match.
 Anything that is not valid syntax is searched as words: a reader who does not
 know the syntax never gets an error for it.
 """

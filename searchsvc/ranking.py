@@ -5,9 +5,11 @@ frequencies in title, sapo and body are weighted, length-normalised and
 added up *before* BM25 saturation (true BM25F, so a word in all three parts
 does not count three times over), for three kinds of match: pyvi words,
 exact syllables and accent-folded syllables. Stage two rescores the best
-candidates with proximity: neighbouring query syllables found side by side
-(the compounds of a query typed without diacritics, the run of a remembered
-headline), read from the folded field's positions.
+candidates from the folded field's positions: neighbouring query syllables
+found side by side (the compounds of a query typed without diacritics, the
+run of a remembered headline), and for questions the best passage, the
+share of the query held by one 30-syllable window (a question is answered
+by a passage, not by words scattered over an article).
 
 The weights were chosen by measurement (bench/relevance.py, docs/benchmarks.md).
 """
