@@ -28,6 +28,10 @@ _UNDATED = 2**63  # Whoosh writes an unsigned maximum where a document has no da
 _LENGTH_TABLE = np.array([byte_to_length(i) for i in range(256)], dtype=np.float32)
 
 
+class DamagedIndex(Exception):
+    """A posting list that cannot be decoded: the generation's files were changed after publishing."""
+
+
 class Column:
     """A keyword column (section, source, year): a small code per document and the labels the codes stand for."""
 
@@ -102,7 +106,10 @@ class IndexArrays:
 
     def _read(self, fieldname: str, text: str, positions: bool) -> PostingArrays:
         with self.io:
-            return self._read_unlocked(fieldname, text, positions)
+            try:
+                return self._read_unlocked(fieldname, text, positions)
+            except Exception as exc:  # Whoosh says "Block tag error" and the like with a bare Exception
+                raise DamagedIndex(f"the postings of {fieldname}:{text!r} cannot be read: {exc}") from exc
 
     def _read_unlocked(self, fieldname: str, text: str, positions: bool) -> PostingArrays:
         parts: list[PostingArrays] = []

@@ -10,11 +10,15 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import gc
 import os
+import pickle
 import re
+import struct
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from html import escape
@@ -27,7 +31,7 @@ from whoosh import scoring
 
 from searchsvc import highlight
 from searchsvc.analysis import fold, normalize, unify_tones
-from searchsvc.arrays import DEFAULT_CACHE_BYTES, IndexArrays, time_key
+from searchsvc.arrays import DEFAULT_CACHE_BYTES, DamagedIndex, IndexArrays, time_key
 from searchsvc.generations import CURRENT, Generation, IndexStore, IndexUnavailable
 from searchsvc.query import MAX_QUERY_CHARS, QueryError, analyze, build, parse
 from searchsvc.ranking import Ranked, Ranker
@@ -160,6 +164,33 @@ class _Open:
         return labels.get(normalize(value).lower(), value)
 
 
+# What reading a damaged generation raises from inside Whoosh (a truncated or overwritten file).
+_READ_ERRORS = (DamagedIndex, OSError, EOFError, struct.error, zlib.error, pickle.UnpicklingError)
+
+
+def _reopens_on_damage(method):
+    """Run a search-layer call; if the generation's files cannot be read, reopen (IndexStore.open serves
+    the newest intact generation) and try once more; if that fails too, the index is unavailable (503),
+    not an internal error."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except _READ_ERRORS:
+            broken = self._open
+            with self._lock:
+                if self._open is broken:
+                    self._open = None
+            try:
+                return method(self, *args, **kwargs)
+            except _READ_ERRORS as exc:
+                name = broken.gen.name if broken is not None else "the current generation"
+                raise IndexUnavailable(f"{name} cannot be read ({exc})") from exc
+
+    return wrapper
+
+
 class SearchService:
     def __init__(self, index_dir: str | Path, max_query_chars: int = MAX_QUERY_CHARS,
                  postings_cache_mb: int = DEFAULT_CACHE_BYTES >> 20) -> None:
@@ -246,6 +277,7 @@ class SearchService:
         }
 
     # --- searching -------------------------------------------------------------------
+    @_reopens_on_damage
     def search(self, request: SearchRequest) -> SearchResult:
         start = time.perf_counter()
         request.check()
@@ -362,6 +394,7 @@ class SearchService:
             ))
         return hits
 
+    @_reopens_on_damage
     def article(self, doc_id: str, q: str = "") -> dict[str, Any] | None:
         """The stored article, with ``title_html``/``sapo_html``/``body_html`` marking ``q``'s terms."""
         opened = self.current()
@@ -382,6 +415,7 @@ class SearchService:
             article[f"{part}_html"] = highlight.format_whole(text, spans)
         return article
 
+    @_reopens_on_damage
     def related(self, doc_id: str, limit: int = 5) -> list[Hit]:
         """Articles sharing this one's most telling words (Whoosh's key-term model over its opening)."""
         opened = self.current()
@@ -399,6 +433,7 @@ class SearchService:
             found = [(h.docnum, h.score) for h in searcher.search(query, limit=limit, mask=Q.Term("id", doc_id))]
         return self._hits(opened, found, [])
 
+    @_reopens_on_damage
     def suggest(self, prefix: str, limit: int = 8) -> list[str]:
         """Titles that continue what was typed, accent-insensitive: the last syllable may be partial."""
         pq = parse(prefix)

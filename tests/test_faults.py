@@ -466,3 +466,15 @@ def test_read_only_view_of_a_writable_file_system_is_not_a_problem(mount_tmpfs, 
     assert_ok(ro / "index", 1)
     result = run_reindex(ro / "index", "--jobs", "1", cwd=ro)
     assert_clear_failure(result, ro / "index", "read-only file system", ro / "index" / LOCK)
+
+
+def test_a_search_that_meets_damage_with_nothing_intact_is_a_503(index_copy: Path) -> None:
+    root = index_copy
+    client = client_for(root)
+    assert search_ids(client, "mưa")
+    postings = segment_file(root / "gen-000001", ".pst")
+    with open(postings, "r+b") as f:  # same size, so only reading finds it
+        f.seek(4)
+        f.write(b"\xff" * (postings.stat().st_size - 4))
+    message = assert_error_shape(client.get("/api/search?q=l%E1%BB%85+h%E1%BB%99i+%C4%91%C3%A8n"), 503)
+    assert message.startswith("the search index is not available: gen-000001 cannot be read (")
