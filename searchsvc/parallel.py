@@ -10,7 +10,11 @@ write is cancelled, instead of its segment silently going missing.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
 import queue
+import signal
 import traceback
 from collections.abc import Callable, Sequence
 from multiprocessing import get_context
@@ -19,13 +23,24 @@ from typing import Any
 from searchsvc.pool import segment_writer
 
 _POLL = 0.5
+_PR_SET_PDEATHSIG = 1
 
 
 class WorkerFailed(RuntimeError):
     """A writer process died or raised; nothing it wrote is kept."""
 
 
-def _work(storage, indexname: str, kwargs: dict, make_docs: Callable, inbox, results) -> None:
+def _die_with_parent(parent: int) -> None:
+    """A writer must not outlive a reindex killed with -9: it holds the inherited index lock (flock) and
+    would keep every later reindex out. Linux kills it with its parent (PR_SET_PDEATHSIG)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _work(storage, indexname: str, kwargs: dict, make_docs: Callable, inbox, results, parent: int) -> None:
+    _die_with_parent(parent)
     try:
         ix = storage.open_index(indexname)
         writer = segment_writer(ix, _lk=False, **kwargs)
@@ -70,7 +85,7 @@ class ParallelWriter:
             inbox = ctx.Queue(maxsize=2)
             proc = ctx.Process(
                 target=_work,
-                args=(ix.storage, ix.indexname, writer_kwargs, make_docs, inbox, self.results),
+                args=(ix.storage, ix.indexname, writer_kwargs, make_docs, inbox, self.results, os.getpid()),
                 daemon=True,
             )
             proc.start()

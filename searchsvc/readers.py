@@ -356,6 +356,10 @@ def _read_jsonl(path: Path, *, compressed: bool) -> Iterator[Article | ReadProbl
         opener = gzip.open if compressed else open
         with opener(path, "rb") as fh:
             for lineno, raw in enumerate(fh, start=1):
+                if lineno == 1 and raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                    yield ReadProblem(str(path), None, "the file is UTF-16 (it starts with a UTF-16 byte order "
+                                                       "mark); JSON Lines must be UTF-8: save it as UTF-8")
+                    return
                 item = _parse_jsonl_line(path, lineno, raw)
                 if item is not None:
                     yield item
