@@ -38,9 +38,7 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -53,9 +51,9 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from relevance import EVAL, load  # noqa: E402  (bench/ is not a package)
+from served import HOST, get, start_gunicorn, stop_gunicorn  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-HOST = "127.0.0.1"
 PER_PAGE = 10
 TARGET_P95_MS = 100.0
 TARGET_MEDIAN_MS = 40.0
@@ -65,63 +63,8 @@ SLOWEST = 10  # slowest questions listed per single-client run
 # --- the server -----------------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def start_gunicorn(index_dir: Path, workdir: Path, workers: int, port: int,
-                   timeout: float = 180) -> subprocess.Popen:
-    """gunicorn on HOST:port serving ``index_dir``; returns once /healthz answers 200 and every worker has booted."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCHSVC_")}
-    env["SEARCHSVC_INDEX"] = str(index_dir)
-    env["SEARCHSVC_INSTANCE_PATH"] = str(workdir / "instance")  # no instance/config.py of the checkout
-    log = workdir / "gunicorn.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "python:searchsvc.gunicorn_conf",
-             "-w", str(workers), "-b", f"{HOST}:{port}", "--preload",
-             "searchsvc:create_app()"],
-            env=env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        if worker_boots(log) >= workers:
-            try:
-                status, _ = get(port, "/healthz")
-                if status == 200:
-                    return proc
-            except OSError:
-                pass
-        time.sleep(0.2)
-    stop_gunicorn(proc)
-    sys.exit(f"gunicorn did not start on {HOST}:{port}:\n{log.read_text(errors='replace')[-3000:]}")
-
-
 def worker_boots(log: Path) -> int:
     return len(re.findall(r"Booting worker with pid", log.read_text(errors="replace")))
-
-
-def stop_gunicorn(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # the master is not reaped yet: its process group is still ours
-        proc.wait(10)
-
-
-def get(port: int, path: str, timeout: float = 60) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
 
 
 # --- one request ----------------------------------------------------------------------------------------------------
@@ -335,7 +278,6 @@ def main() -> None:
     questions = [(qid, q) for qid, q, _ in load(args.every, args.limit)]
     folded = [(qid, fold(q)) for qid, q in questions]
     requests = args.requests or len(questions)
-    port = args.port or free_port()
     signal.signal(signal.SIGTERM, _terminate)
     workdir = Path(tempfile.mkdtemp(prefix="searchsvc-latency-"))
     log = workdir / "gunicorn.log"
@@ -353,9 +295,9 @@ def main() -> None:
         "load_average_start": [round(x, 2) for x in os.getloadavg()],
     }
     try:
-        print(f"{len(questions)} dev questions; gunicorn -w {args.workers} on {HOST}:{port}, index {args.index}",
+        print(f"{len(questions)} dev questions; gunicorn -w {args.workers}, index {args.index}",
               file=sys.stderr, flush=True)
-        proc = start_gunicorn(args.index.resolve(), workdir, args.workers, port)
+        proc, port = start_gunicorn(args.index.resolve(), workdir, args.workers, args.port or 0)
         boots = worker_boots(log)
         health = json.loads(get(port, "/healthz")[1])
         result.update(index_documents=health.get("documents"), generation=health.get("generation"),

@@ -26,14 +26,11 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import http.client
 import importlib.util
 import json
-import os
 import random
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -46,6 +43,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from served import env_for, get, start_gunicorn, stop_gunicorn, worker_pids  # noqa: E402  (bench/ is not a package)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -137,19 +137,6 @@ def request_mix(articles: list[dict], seed: int = 7) -> list[tuple[str, str, int
 # --- the server -------------------------------------------------------------------------------------------------------
 
 
-def worker_pids(master: int) -> set[int]:
-    pids = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            state, ppid = stat[stat.rindex(")") + 2:].split()[:2]
-            if int(ppid) == master and state != "Z":
-                pids.add(int(entry.name))
-    return pids
-
 
 def rss_kib(pid: int) -> int | None:
     try:
@@ -170,60 +157,6 @@ def pss_kib(pid: int) -> int | None:
     except OSError:
         return None
     return None
-
-
-def env_for(index_dir: Path, workdir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCHSVC_")}
-    env["SEARCHSVC_INDEX"] = str(index_dir)
-    env["SEARCHSVC_INSTANCE_PATH"] = str(workdir / "instance")
-    return env
-
-
-def start_gunicorn(index_dir: Path, workdir: Path) -> tuple[subprocess.Popen, int]:
-    log = workdir / "gunicorn.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "python:searchsvc.gunicorn_conf",
-             "-w", str(WORKERS), "-b", "127.0.0.1:0", "--preload",
-             "searchsvc:create_app()"],
-            env=env_for(index_dir, workdir), cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 120
-    port = 0
-    while time.monotonic() < deadline and proc.poll() is None:
-        m = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", log.read_text(errors="replace"))
-        if m:
-            port = int(m.group(1))
-            try:
-                if get("127.0.0.1", port, "/healthz")[0] == 200 and len(worker_pids(proc.pid)) == WORKERS:
-                    return proc, port
-            except OSError:
-                pass
-        time.sleep(0.2)
-    stop_gunicorn(proc)
-    sys.exit(f"gunicorn did not start:\n{log.read_text(errors='replace')[-3000:]}")
-
-
-def stop_gunicorn(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # the master is not reaped yet: its group is still ours
-        proc.wait(10)
-
-
-def get(host: str, port: int, path: str, timeout: float = 60) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
 
 
 # --- load, reindexing, memory -----------------------------------------------------------------------------------------
@@ -279,7 +212,7 @@ class Load:
             error = None
             status = 0
             try:
-                status, body = get("127.0.0.1", self.port, path)
+                status, body = get(self.port, path)
                 if status != expected:
                     error = f"at {start - self.t0:.1f} s: {kind} {path}: {status} (expected {expected}): {body[:200]!r}"
             except Exception as exc:  # a failed request: refused, reset, timed out
@@ -352,7 +285,7 @@ def main() -> None:
         first = reindex(index_dir, workdir, args.jobs, "--full", str(slice_file))
         if first["returncode"] != 0:
             sys.exit(f"the first build failed: {first}")
-        proc, port = start_gunicorn(index_dir, workdir)
+        proc, port = start_gunicorn(index_dir, workdir, WORKERS, timeout=120)
         workers = worker_pids(proc.pid)
         load = Load(port, mix, args.clients, args.rate)
         load.start()
@@ -391,7 +324,7 @@ def main() -> None:
         reindexer.join(600)
         rss_end = {pid: kib for pid in sorted(worker_pids(proc.pid)) if (kib := rss_kib(pid))}
         pss_end = {pid: kib for pid in sorted(worker_pids(proc.pid)) if (kib := pss_kib(pid))}
-        status, body = get("127.0.0.1", port, "/healthz")
+        status, body = get(port, "/healthz")
         health = json.loads(body) if status == 200 else {"status": status}
         workers_end = worker_pids(proc.pid)
     finally:
