@@ -361,8 +361,8 @@ def read_posting_arrays(matcher, positions: bool = False) -> PostingArrays:
         arrays = PostingArrays(np.asarray(ids, dtype=np.int64), np.asarray(freqs, dtype=np.float32))
         if positions:
             blob = b"".join(v or b"" for v in values)
-            arrays.pos_starts = np.concatenate(([0], np.cumsum([len(v or b"") for v in values])))
-            _fill_positions(arrays, np.frombuffer(blob, dtype=np.uint8), np.diff(arrays.pos_starts), blob)
+            lengths = np.array([len(v or b"") for v in values], dtype=np.int64)
+            _fill_positions(arrays, np.frombuffer(blob, dtype=np.uint8), lengths, blob)
         return arrays
     id_bytes, weight_parts, value_lengths, value_blobs, counts = [], [], [], [], []
     while not matcher._atend:

@@ -90,6 +90,10 @@ class Ranker:
             for unit in (WORD, FOLDED):
                 self.norm(part, unit)
 
+    def folded_df(self, syllable: str) -> int:
+        """Live articles with the folded syllable in their body, from the postings stage one already read."""
+        return len(self.arrays.postings(field_name("body", FOLDED), syllable).ids)
+
     def idf(self, df: int) -> float:
         n = self.arrays.doc_count
         return float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
@@ -167,7 +171,7 @@ class Ranker:
                 tf += PART_WEIGHTS[part] * counts * self.norm(part, FOLDED)[docs]
             # How rare the pair is is not known without reading it everywhere (measured: exact pair
             # frequencies gain 0.01 MRR for 100 ms cold); the rarer syllable stands in for it.
-            df = min(self.arrays.doc_frequency(field_name("body", FOLDED), s) for s in (x, y)) or 1
+            df = min(self.folded_df(s) for s in (x, y)) or 1
             out += (PAIR_WEIGHT * self.idf(df) * (K1 + 1)) * tf / (tf + K1)
         return out
 
@@ -178,8 +182,7 @@ class Ranker:
         terms = a.unique_folded
         if len(terms) < 3 or not len(docs):
             return out
-        idfs = np.array([self.idf(self.arrays.doc_frequency(field_name("body", FOLDED), t)) for t in terms],
-                        dtype=np.float32)
+        idfs = np.array([self.idf(self.folded_df(t)) for t in terms], dtype=np.float32)
         total = float(idfs.sum()) or 1.0
         for part in TEXT_PARTS:
             keys, which, term_ids = [], [], []
