@@ -18,8 +18,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from searchsvc.analysis import fold
 from searchsvc.indexer import reindex
-from searchsvc.query import analyze, build, parse
+from searchsvc.query import analyze, build, parse, without_question_words
 from searchsvc.ranking import Ranked
 from searchsvc.search import SearchRequest, SearchService
 
@@ -68,6 +69,13 @@ ARTICLES = [
     {"id": "bus-adj", "title": "Thử nghiệm xe buýt điện", "sapo": "",
      "body": "Xe buýt điện chạy thử trên phố.",
      "category": "Giao thông", "source": "Tin Phố", "published": "2024-06-02"},
+    # A question: the article it asks about, and a readers' column full of question words.
+    {"id": "qa-column", "title": "Hỏi gì đáp nấy: là gì, tác dụng ra sao?", "sapo": "",
+     "body": "Bạn đọc hỏi gì, tòa soạn đáp nấy. Món này là gì? Ăn gì, uống gì, kiêng gì?",
+     "category": "Sức khỏe", "source": "Tin Phố", "published": "2024-09-01"},
+    {"id": "qa-article", "title": "Củ nghệ trong căn bếp", "sapo": "",
+     "body": "Nghệ có tác dụng chống viêm nhẹ, theo lời một thầy thuốc ở Huế.",
+     "category": "Sức khỏe", "source": "Báo Mẫu", "published": "2024-09-02"},
 ]
 # Twelve notices alike but for the round's number: many equal scores for one query.
 NUMBERS = ["một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "tám", "chín", "mười", "mươi", "trăm"]
@@ -167,6 +175,35 @@ def test_restored_diacritics_decide_between_the_article_and_the_letter(corpus):
     # ... so it is the diacritics restored from the index that put the article first.
     with_restored = replace(plan, restored=[analyze(" ".join(restored))])
     assert ranked_ids(corpus, with_restored)[:2] == ["hn-flood", "hn-letter"]
+
+
+# --- questions ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("q", ["Tác dụng của nghệ là gì?", "tac dung cua nghe la gi"])
+def test_a_question_finds_the_article_not_the_question_words(corpus, q):
+    assert ids(corpus, q)[0] == "qa-article"
+
+
+@pytest.mark.parametrize(("q", "words"), [
+    ("Ai là người thực hiện ca phẫu thuật?", ["là", "người", "thực_hiện", "ca", "phẫu_thuật"]),
+    ("Hút thuốc lá như thế nào đối với con người?", ["hút", "thuốc_lá", "đối_với", "con_người"]),
+    ("Bệnh nhân nằm viện mấy ngày?", ["bệnh_nhân", "nằm", "viện", "ngày"]),
+    ("tac dung cua nghe la gi", ["tac", "dung", "cua", "nghe"]),
+    ("vi sao benh nao kho chua", ["benh", "nao", "kho", "chua"]),  # nao: não, a content word
+    ("ngôi sao nào sáng nhất", ["ngôi_sao", "sáng", "nhất"]),  # sao inside a word stays
+    ("là gì", ["là", "gì"]),  # nothing else would be left
+])
+def test_question_words_are_left_out_of_the_words_searched(q, words):
+    a = without_question_words(analyze(q))
+    assert a.words == words
+    assert a.syllables == [s for w in words for s in w.split("_")]
+    assert a.folded == [fold(s) for s in a.syllables]
+    assert a.accented == analyze(q).accented
+
+
+def test_question_words_alone_are_still_searched(corpus):
+    assert ids(corpus, "là gì")[0] == "qa-column"
 
 
 # --- proximity ---------------------------------------------------------------------------------------------
