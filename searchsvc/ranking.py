@@ -39,6 +39,7 @@ PAIR_WEIGHT = 1.75
 CANDIDATES = 300
 PASSAGE = 30  # syllables
 PASSAGE_WEIGHT = 12.0
+PASSAGE_WEIGHT_UNACCENTED = 30.0  # typed without diacritics, the words match less surely: where they stand counts more
 ALTERNATIVE_PHRASE_BOOST = 2.0
 _KEY_SHIFT = np.int64(32)
 
@@ -285,6 +286,7 @@ class Ranker:
             memo: dict = {}
             bonus = sum(self.pair_scores(a, top, memo) for a in pairs)
             if PASSAGE_WEIGHT:
-                bonus = bonus + PASSAGE_WEIGHT * sum(self.passage_scores(a, top, memo) for a in plan.scored)
+                bonus = bonus + sum((PASSAGE_WEIGHT if a.accented else PASSAGE_WEIGHT_UNACCENTED)
+                                    * self.passage_scores(a, top, memo) for a in plan.scored)
             scores[top] += bonus
         return ranked

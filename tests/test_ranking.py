@@ -69,6 +69,13 @@ ARTICLES = [
     {"id": "bus-adj", "title": "Thử nghiệm xe buýt điện", "sapo": "",
      "body": "Xe buýt điện chạy thử trên phố.",
      "category": "Giao thông", "source": "Tin Phố", "published": "2024-06-02"},
+    # Proximity across words: a compound repeated all over, and the query's words in one sentence.
+    {"id": "pair-repeat", "title": "Chuyện ở khoa ngoại", "sapo": "",
+     "body": "Bệnh nhân đông. Bệnh nhân chờ lâu. Bệnh nhân than phiền. Có người xuất viện. Bệnh nhân mới vào.",
+     "category": "Sức khỏe", "source": "Tin Phố", "published": "2024-10-01"},
+    {"id": "pair-sentence", "title": "Chuyện ở khoa ngoại", "sapo": "",
+     "body": "Hôm qua bệnh nhân xuất viện sau ca mổ. Người thân cảm ơn các y tá và người nhà cùng phòng.",
+     "category": "Sức khỏe", "source": "Tin Phố", "published": "2024-10-02"},
     # A question: the article it asks about, and a readers' column full of question words.
     {"id": "qa-column", "title": "Hỏi gì đáp nấy: là gì, tác dụng ra sao?", "sapo": "",
      "body": "Bạn đọc hỏi gì, tòa soạn đáp nấy. Món này là gì? Ăn gì, uống gì, kiêng gì?",
@@ -220,6 +227,21 @@ def test_words_side_by_side_rank_above_the_same_words_apart(corpus):
     bonus = dict(zip(docs.tolist(), corpus.ranker.pair_scores(a, docs).tolist(), strict=True))
     assert bonus[near] > 0 and bonus[far] == 0
     assert corpus.ranker.pair_scores(analyze("mèo"), docs).tolist() == [0, 0]  # one word: no pairs
+
+
+@pytest.mark.parametrize(("q", "pairs"), [
+    ("bệnh nhân xuất viện", [("nhan", "xuat")]),  # typed with diacritics: the words' neighbours only
+    ("benh nhan xuat vien", [("benh", "nhan"), ("nhan", "xuat"), ("xuat", "vien")]),  # compounds too
+    ("Hà Nội", []),
+])
+def test_pairs(q, pairs):
+    assert analyze(q).pairs == pairs
+
+
+def test_a_sentence_with_the_query_ranks_above_a_repeated_compound(corpus):
+    """Pairs inside a word would count bệnh nhân a second time (the word match counts it) and put the
+    article that repeats it first."""
+    assert ids(corpus, "bệnh nhân xuất viện")[:2] == ["pair-sentence", "pair-repeat"]
 
 
 def test_proximity_reads_positions_across_segments(corpus):
