@@ -135,14 +135,14 @@ class Ranker:
         return scores
 
     # --- stage two -------------------------------------------------------------------------
-    def _positions(self, part: str, syllable: str, docs: np.ndarray,
+    def positions(self, part: str, syllable: str, docs: np.ndarray,
                    memo: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(document, position) keys of a folded syllable in ``docs`` (sorted), as one int64 each, and the
         index in ``docs`` of each; ``memo`` shares them between the features of one candidate set."""
         if memo is not None:
             found = memo.get((part, syllable))
             if found is None:
-                found = memo[(part, syllable)] = self._positions(part, syllable, docs)
+                found = memo[(part, syllable)] = self.positions(part, syllable, docs)
             return found
         p = self.arrays.postings(field_name(part, FOLDED), syllable, positions=True)
         if not len(p.ids) or p.positions is None:
@@ -163,8 +163,8 @@ class Ranker:
         for x, y in a.pairs:
             tf = np.zeros(len(docs), dtype=np.float32)
             for part in TEXT_PARTS:
-                kx, wx = self._positions(part, x, docs, memo)
-                ky, _ = self._positions(part, y, docs, memo)
+                kx, wx = self.positions(part, x, docs, memo)
+                ky, _ = self.positions(part, y, docs, memo)
                 if not len(kx) or not len(ky):
                     continue
                 hits = np.isin(kx + 1, ky)
@@ -188,7 +188,7 @@ class Ranker:
         for part in TEXT_PARTS:
             keys, which, term_ids = [], [], []
             for i, t in enumerate(terms):
-                k, w = self._positions(part, t, docs, memo)
+                k, w = self.positions(part, t, docs, memo)
                 keys.append(k & 0xFFFFFFFF)
                 which.append(w)
                 term_ids.append(np.full(len(k), i, dtype=np.int64))
@@ -223,9 +223,9 @@ class Ranker:
             for other in lists[1:]:
                 docs = np.intersect1d(docs, other, assume_unique=True)
             if len(folded) > 1 and len(docs):
-                keys, _ = self._positions(part, folded[0], docs)
+                keys, _ = self.positions(part, folded[0], docs)
                 for offset, f in enumerate(folded[1:], start=1):
-                    nxt, _ = self._positions(part, f, docs)
+                    nxt, _ = self.positions(part, f, docs)
                     keys = keys[np.isin(keys + offset, nxt)]
                 docs = np.unique(keys >> _KEY_SHIFT).astype(np.int32)
             found = np.zeros(self.n, dtype=bool)

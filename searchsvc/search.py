@@ -30,8 +30,9 @@ from whoosh import query as Q
 from whoosh import scoring
 
 from searchsvc import highlight
-from searchsvc.analysis import fold, normalize, unify_tones
+from searchsvc.analysis import fold, folded_analyzer, normalize, unify_tones
 from searchsvc.arrays import DEFAULT_CACHE_BYTES, DamagedIndex, IndexArrays, time_key
+from searchsvc.completion import Completer
 from searchsvc.generations import CURRENT, Generation, IndexStore, IndexUnavailable
 from searchsvc.query import MAX_QUERY_CHARS, QueryError, analyze, build, parse
 from searchsvc.ranking import Ranked, Ranker
@@ -135,6 +136,7 @@ class _Open:
         self.arrays = IndexArrays(self.searcher.reader(), cache_bytes, io=self.io)
         self.ranker = Ranker(self.arrays)
         self.speller = Speller(self.searcher.reader(), io=self.io)
+        self.completer = Completer(self.arrays, self.ranker)
         self._labels: dict[str, dict[str, str]] = {}
 
     def reopen_files(self) -> None:
@@ -149,6 +151,7 @@ class _Open:
     def warm(self) -> None:
         """Build what the first queries would otherwise wait for: spelling tables, facet columns, lengths."""
         self.speller.warm()
+        self.completer.warm()
         for name in FACETS:
             self.arrays.column(name)
         self.arrays.published()
@@ -437,24 +440,19 @@ class SearchService:
     def suggest(self, prefix: str, limit: int = 8) -> list[str]:
         """Titles that continue what was typed, accent-insensitive: the last syllable may be partial."""
         pq = parse(prefix)
-        words = " ".join(pq.free).split()
-        if not words:
+        folded = [t.text for t in folded_analyzer()(" ".join(pq.free))]
+        if not folded:
             return []
-        folded = [fold(w.lower()) for w in words]
         opened = self.current()
-        clauses: list[Q.Query] = [Q.Term("title_f", f) for f in folded[:-1]]
-        clauses.append(Q.Prefix("title_f", folded[-1]))
-        # The index finds titles with these syllables; the order and adjacency typed are checked on the title.
-        typed = re.compile(r"(?<!\w)" + r"\W+".join(re.escape(f) for f in folded))
-        seen: list[str] = []
-        with opened.io:
-            titles = [hit.get("title", "") for hit in opened.searcher.search(Q.And(clauses), limit=limit * 10)]
-        for title in titles:
-            if title and title not in seen and typed.search(fold(title.lower())):
-                seen.append(title)
-                if len(seen) == limit:
+        titles: list[str] = []
+        for docnum in opened.completer.complete(folded, limit):
+            with opened.io:
+                title = opened.searcher.stored_fields(int(docnum)).get("title", "")
+            if title and title not in titles:
+                titles.append(title)
+                if len(titles) == limit:
                     break
-        return seen
+        return titles
 
 
 def _release_memory() -> None:

@@ -537,8 +537,28 @@ def test_suggest_titles_accent_insensitive(search_service):
     assert len(titles) == len(set(titles)) <= 8
     assert search_service.suggest("Hà N") == titles == search_service.suggest("HA N")
     assert search_service.suggest(nfd("hà n")) == titles
-    assert search_service.suggest("xe b") == ["Hà Nội mở thêm ba tuyến xe buýt điện nối ngoại thành",
-                                              "Ứng dụng tra cứu xe buýt ra mắt phiên bản mới"]
+    # Neither begins with xe buýt: the shorter title first.
+    assert search_service.suggest("xe b") == ["Ứng dụng tra cứu xe buýt ra mắt phiên bản mới",
+                                              "Hà Nội mở thêm ba tuyến xe buýt điện nối ngoại thành"]
+
+
+def test_suggest_titles_that_begin_with_what_was_typed_first(search_service):
+    titles = search_service.suggest("ha n")
+    assert titles == [
+        "Hà Nội ngập lụt sau mưa lớn",  # begin with it, shortest first
+        "Hà Nội mở thêm ba tuyến xe buýt điện nối ngoại thành",
+        "Hà Nội khẩn trương tiêu thoát nước, khắc phục hậu quả mưa lớn",
+        "Gánh hàng rong giữa lòng phố cổ Hà Nội",  # then those with it further in
+        "Hơn 100.000 học sinh Hà Nội bước vào kỳ thi vào lớp 10",
+    ]
+    assert search_service.suggest("ha n", limit=2) == titles[:2]
+
+
+def test_suggest_a_partial_syllable_matches_the_syllables_it_begins(search_service):
+    assert search_service.suggest("robo") == ["Sinh viên chế tạo robot hỗ trợ nông dân nhổ cỏ"]
+    assert search_service.suggest("robot hỗ t") == search_service.suggest("robo")
+    assert search_service.suggest("robot t") == []  # side by side, in the order typed
+    assert search_service.suggest("hỗ trợ robot") == []
 
 
 @pytest.mark.parametrize("prefix", ["", "   ", "-", '"', "?!", "OR"])

@@ -1,0 +1,88 @@
+"""Autocomplete: the titles that continue what a reader is typing, accent-insensitive.
+
+Whoosh's prefix query scored every title holding any syllable that begins
+like the last one typed (1.2 s for ``ha n`` over 48k articles, on every
+keystroke). Here the typed syllables are found side by side in the title's
+folded positions, the last one as any of the title syllables it begins
+(the most used ones, when a letter or two begins hundreds).
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+
+import numpy as np
+
+from searchsvc.arrays import IndexArrays
+from searchsvc.ranking import Ranker
+from searchsvc.schema import FOLDED, field_name
+
+FIELD = field_name("title", FOLDED)
+MAX_PREFIX_TERMS = 64
+_SHIFT = np.int64(32)
+
+
+class Completer:
+    """Built on one generation's arrays; the title vocabulary is read once (about 0.4 s at 48k articles)."""
+
+    def __init__(self, arrays: IndexArrays, ranker: Ranker) -> None:
+        self.arrays = arrays
+        self.ranker = ranker
+        self._terms: list[str] | None = None
+        self._dfs = np.zeros(0, dtype=np.int64)
+        self._lock = threading.Lock()
+
+    def warm(self) -> None:
+        with self._lock:
+            if self._terms is not None:
+                return
+            with self.arrays.io:
+                items = sorted((t.decode("utf-8") if isinstance(t, bytes) else t, info.doc_frequency())
+                               for t, info in self.arrays.reader.iter_field(FIELD))
+            self._dfs = np.array([df for _, df in items], dtype=np.int64)
+            self._terms = [t for t, _ in items]
+
+    def beginning(self, prefix: str) -> list[str]:
+        """Title syllables that begin with ``prefix``, the most used first, at most MAX_PREFIX_TERMS."""
+        self.warm()
+        assert self._terms is not None
+        lo = bisect.bisect_left(self._terms, prefix)
+        hi = bisect.bisect_left(self._terms, prefix + "\U0010ffff")
+        order = np.argsort(-self._dfs[lo:hi], kind="stable")[:MAX_PREFIX_TERMS]
+        return [self._terms[lo + i] for i in order]
+
+    def complete(self, folded: list[str], limit: int) -> np.ndarray:
+        """Document numbers of titles with ``folded`` side by side (the last syllable as a prefix): titles
+        that begin with it first, then shorter titles, then newer ones."""
+        if not folded:
+            return np.zeros(0, dtype=np.int64)
+        last = self.beginning(folded[-1])
+        if not last:
+            return np.zeros(0, dtype=np.int64)
+        docs = np.unique(np.concatenate([self.arrays.postings(FIELD, t).ids for t in last]))
+        for f in dict.fromkeys(folded[:-1]):
+            docs = np.intersect1d(docs, self.arrays.postings(FIELD, f).ids, assume_unique=True)
+        if not len(docs):
+            return np.zeros(0, dtype=np.int64)
+        # Where the typed run starts: keys (document << 32 | position) of the first syllable that continue.
+        keys = self._keys(folded[0] if len(folded) > 1 else None, last, docs)
+        for offset, f in enumerate(folded[1:], start=1):
+            following = self._keys(f if offset < len(folded) - 1 else None, last, docs)
+            keys = keys[np.isin(keys + offset, following)]
+        if not len(keys):
+            return np.zeros(0, dtype=np.int64)
+        keys = np.sort(keys)
+        found, first = np.unique(keys >> _SHIFT, return_index=True)
+        starts = (keys[first] & 0xFFFFFFFF) > 0
+        lengths = self.arrays.lengths(FIELD)[found]
+        newest = -self.arrays.published()[found]
+        order = np.lexsort((found, newest, lengths, starts))
+        return found[order][: limit * 4]  # a few more: identical titles are shown once
+
+    def _keys(self, syllable: str | None, last: list[str], docs: np.ndarray) -> np.ndarray:
+        """Position keys of a whole syllable, or (None) of any of the prefix's syllables."""
+        if syllable is not None:
+            return self.ranker.positions("title", syllable, docs)[0]
+        found = [self.ranker.positions("title", t, docs)[0] for t in last]
+        return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
