@@ -134,6 +134,13 @@ class Ranker:
             self._bm25f(scores, f, [(p, field_name(p, FOLDED), FOLDED) for p in TEXT_PARTS], fold_weight, parts)
         return scores
 
+    def score_words(self, weighted: list[tuple[str, float]]) -> np.ndarray:
+        """BM25F of pyvi words, each with its own weight (the key terms of an article, for related ones)."""
+        scores = np.zeros(self.n, dtype=np.float32)
+        for word, weight in weighted:
+            self._bm25f(scores, word, [(p, field_name(p, WORD), WORD) for p in TEXT_PARTS], weight, TEXT_PARTS)
+        return scores
+
     # --- stage two -------------------------------------------------------------------------
     def positions(self, part: str, syllable: str, docs: np.ndarray,
                    memo: dict | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from whoosh import query as Q
 from whoosh import scoring
 
 from searchsvc import highlight
@@ -420,7 +419,8 @@ class SearchService:
 
     @_reopens_on_damage
     def related(self, doc_id: str, limit: int = 5) -> list[Hit]:
-        """Articles sharing this one's most telling words (Whoosh's key-term model over its opening)."""
+        """Articles sharing this one's most telling words (Whoosh's key-term model over its opening), ranked
+        by BM25F on those words; the same story under another id (same title) is not shown again."""
         opened = self.current()
         searcher = opened.searcher
         with opened.io:
@@ -430,11 +430,17 @@ class SearchService:
             stored = searcher.stored_fields(docnum)
             text = "\n".join(t for t in (stored.get("title", ""), stored.get("sapo", ""), stored.get("body", "")) if t)
             key_terms = searcher.key_terms_from_text("body", text[:MAX_RELATED_CHARS], numterms=12)
-            if not key_terms:
-                return []
-            query = Q.Or([Q.Term(part, word, boost=weight) for word, weight in key_terms for part in ("title", "body")])
-            found = [(h.docnum, h.score) for h in searcher.search(query, limit=limit, mask=Q.Term("id", doc_id))]
-        return self._hits(opened, found, [])
+        scores = opened.ranker.score_words(key_terms)
+        matched = (scores > 0) & opened.arrays.live
+        matched[docnum] = False
+        ranked = Ranked(np.where(matched, scores, 0).astype(np.float32), matched)
+        seen = {_title_key(stored.get("title", ""))}
+        hits = []
+        for hit in self._hits(opened, [(int(d), float(scores[d])) for d in ranked.order(0, 2 * limit)], []):
+            if _title_key(hit.title) not in seen:
+                seen.add(_title_key(hit.title))
+                hits.append(hit)
+        return hits[:limit]
 
     @_reopens_on_damage
     def suggest(self, prefix: str, limit: int = 8) -> list[str]:
@@ -453,6 +459,10 @@ class SearchService:
                 if len(titles) == limit:
                     break
         return titles
+
+
+def _title_key(title: str) -> str:
+    return " ".join(fold(title.lower()).split())
 
 
 def _release_memory() -> None:

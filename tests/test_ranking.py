@@ -76,6 +76,16 @@ ARTICLES = [
     {"id": "pair-sentence", "title": "Chuyện ở khoa ngoại", "sapo": "",
      "body": "Hôm qua bệnh nhân xuất viện sau ca mổ. Người thân cảm ơn các y tá và người nhà cùng phòng.",
      "category": "Sức khỏe", "source": "Tin Phố", "published": "2024-10-02"},
+    # Related articles: the same story under two ids (a word apart), and another on the subject.
+    {"id": "durian-1", "title": "Sầu riêng Đắk Lắk sang Trung Quốc", "sapo": "",
+     "body": "Sầu riêng Đắk Lắk được xuất khẩu chính ngạch sang Trung Quốc từ tháng này.",
+     "category": "Nông nghiệp", "source": "Tin Phố", "published": "2024-11-01"},
+    {"id": "durian-copy", "title": "Sầu riêng Đắk Lắk sang Trung Quốc", "sapo": "",
+     "body": "Sầu riêng Đắk Lắk được xuất khẩu chính ngạch sang Trung Quốc từ tháng này, theo sở.",
+     "category": "Nông nghiệp", "source": "Báo Mẫu", "published": "2024-11-01"},
+    {"id": "durian-farm", "title": "Vườn sầu riêng ở Đắk Lắk vào vụ", "sapo": "",
+     "body": "Nhà vườn Đắk Lắk thu hoạch sầu riêng sớm để kịp xuất khẩu.",
+     "category": "Nông nghiệp", "source": "Tin Phố", "published": "2024-11-02"},
     # A question: the article it asks about, and a readers' column full of question words.
     {"id": "qa-column", "title": "Hỏi gì đáp nấy: là gì, tác dụng ra sao?", "sapo": "",
      "body": "Bạn đọc hỏi gì, tòa soạn đáp nấy. Món này là gì? Ăn gì, uống gì, kiêng gì?",
@@ -211,6 +221,17 @@ def test_question_words_are_left_out_of_the_words_searched(q, words):
 
 def test_question_words_alone_are_still_searched(corpus):
     assert ids(corpus, "là gì")[0] == "qa-column"
+
+
+# --- related articles ---------------------------------------------------------------------------------------
+
+
+def test_related_articles_share_the_subject_but_not_the_story(corpus):
+    related = [h.id for h in corpus.svc.related("durian-1")]
+    assert related[0] == "durian-farm"
+    assert "durian-copy" not in related and "durian-1" not in related  # the same title: the same story
+    assert "durian-1" not in [h.id for h in corpus.svc.related("durian-copy")]
+    assert corpus.svc.related("no-such-article") == []
 
 
 # --- proximity ---------------------------------------------------------------------------------------------
