@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from searchsvc import analysis
 from searchsvc.schema import TEXT_PARTS
@@ -108,6 +108,11 @@ class Analyzed:
     words: list[str]
     syllables: list[str]
     folded: list[str]
+    # A question's question words (gì, như thế nào), each as words, syllables and folded syllables:
+    # they count little in the ranking and not in its passage score (see mark_question_words).
+    question_words: frozenset[str] = frozenset()
+    question_syllables: frozenset[str] = frozenset()
+    question_folded: frozenset[str] = frozenset()
 
     @property
     def accented(self) -> bool:
@@ -127,6 +132,11 @@ class Analyzed:
         return _unique(self.folded)
 
     @property
+    def content_folded(self) -> list[str]:
+        """The folded syllables without the question words: what the answer's passage holds."""
+        return [f for f in self.unique_folded if f not in self.question_folded]
+
+    @property
     def pairs(self) -> list[tuple[str, str]]:
         """Neighbouring folded syllables: the compounds of a query typed without diacritics, and proximity.
         Typed with diacritics, the pairs inside a word are left out: the word match counts them already,
@@ -137,7 +147,9 @@ class Analyzed:
             ends = set(itertools.accumulate(w.count("_") + 1 for w in self.words))
             if max(ends, default=0) == len(self.folded):
                 pairs = (pair for i, pair in enumerate(pairs, start=1) if i in ends)
-        return _unique(list(pairs))
+        # Two question words side by side (là gì) say nothing of the article; one beside a content word
+        # (ăn gì) is the run of a remembered headline.
+        return _unique([(x, y) for x, y in pairs if not {x, y} <= self.question_folded])
 
 
 def analyze(text: str) -> Analyzed:
@@ -150,8 +162,11 @@ def analyze(text: str) -> Analyzed:
 
 
 # What a question asks with: the article holds the answer, not these words, and articles that do hold
-# them (readers' Q&A columns: "Ăn gì để ngừa cúm?") took the places of the one asked about. Measured on
-# the ViNewsQA dev questions: MRR@10 0.701 -> 0.712, Recall@10 0.825 -> 0.835 (docs/benchmarks.md).
+# them (readers' Q&A columns: "Ăn gì để ngừa cúm?") took the places of the one asked about. They still
+# count a little, and side by side with their neighbours, for the reader who remembers a headline that
+# has one ("Ăn gì để ngừa cúm"). Measured (docs/benchmarks.md): ViNewsQA MRR@10 0.701 -> 0.712, Recall@10
+# 0.825 -> 0.835 when left out; headline words with a question word, success@1 0.90 kept, 0.72 left out,
+# 0.87 counted at 0.2 (chosen).
 QUESTION_WORDS = (
     "gì", "nào", "ai", "đâu", "sao", "mấy", "bao nhiêu", "bao lâu", "bao giờ", "như thế nào", "thế nào",
     "ra sao", "tại sao", "vì sao", "khi nào", "lúc nào", "ở đâu", "là gì",
@@ -167,10 +182,10 @@ _QUESTION_RUNS = {
 }
 
 
-def without_question_words(a: Analyzed) -> Analyzed:
-    """The query without its question words (``Ai là người phẫu thuật?`` -> ``là người phẫu thuật``);
-    unchanged when nothing else would be left. A one-syllable question word counts only as a word of its
-    own (``sao`` but not ``ngôi_sao``)."""
+def mark_question_words(a: Analyzed) -> Analyzed:
+    """The query with its question words marked (``Ai là người phẫu thuật?``: ``ai``); unmarked when
+    nothing else would be left. A one-syllable question word counts only as a word of its own (``sao``
+    but not ``ngôi_sao``), and a syllable that another word of the query also has is not marked."""
     units = a.syllables if a.accented else a.folded
     words = [w.split("_") for w in a.words]
     if sum(map(len, words)) != len(units):
@@ -181,24 +196,26 @@ def without_question_words(a: Analyzed) -> Analyzed:
         if len(w) == 1:
             alone.add(at)
         at += len(w)
-    dropped: set[int] = set()
+    marked: set[int] = set()
     for i in range(len(units)):
         for run in _QUESTION_RUNS[a.accented]:
             if tuple(units[i:i + len(run)]) == run and (len(run) > 1 or i in alone):
-                dropped.update(range(i, i + len(run)))
+                marked.update(range(i, i + len(run)))
                 break
-    if not dropped:
-        return a
-    kept, at = [], 0
+    question, kept, at = [], [], 0
     for w in words:
-        if not all(j in dropped for j in range(at, at + len(w))):
-            kept.append(w)
+        (question if all(j in marked for j in range(at, at + len(w))) else kept).append(w)
         at += len(w)
-    if not kept:
+    if not question or not kept:
         return a
-    syllables = [s for w in kept for s in w]
-    folded = [analysis.fold(s) for s in syllables]
-    return Analyzed(a.text, ["_".join(w) for w in kept], syllables, folded)
+    kept_syllables = {s for w in kept for s in w}
+    syllables = {s for w in question for s in w} - kept_syllables
+    return replace(
+        a,
+        question_words=frozenset("_".join(w) for w in question),
+        question_syllables=frozenset(syllables),
+        question_folded=frozenset(analysis.fold(s) for s in syllables) - {analysis.fold(s) for s in kept_syllables},
+    )
 
 
 def _unique(items: list) -> list:
@@ -242,7 +259,7 @@ def build(pq: ParsedQuery) -> Plan:
     """Free words are "any of" and carry the ranking; phrases must match (with an OR typed, they are
     alternatives: ``"xe buýt" OR robot``) and their words help the ranking too."""
     plan = Plan(filters=dict(pq.filters), excluded_filters=dict(pq.excluded_filters))
-    free = [without_question_words(a) for a in map(analyze, pq.free) if a.syllables]
+    free = [mark_question_words(a) for a in map(analyze, pq.free) if a.syllables]
     phrases = [Phrase(a) for a in map(analyze, pq.phrases) if a.folded]
     phrases += [Phrase(a, ("title",)) for a in map(analyze, pq.title) if a.folded]
     plan.scored = free

@@ -35,6 +35,7 @@ FOLDED_WEIGHT_ACCENTED = 0.1  # typed with: exact spellings must win (đường 
 # it counts little; the folded syllables, their pairs and the diacritics restored from the index carry it.
 EXACT_WEIGHT_UNACCENTED = 0.1
 RESTORED_WEIGHT = 0.5
+QUESTION_WORD_WEIGHT = 0.2  # gì, như thế nào: see query.QUESTION_WORDS
 PAIR_WEIGHT = 1.75
 CANDIDATES = 300
 PASSAGE = 30  # syllables
@@ -120,18 +121,24 @@ class Ranker:
         scores = np.zeros(self.n, dtype=np.float32)
         fold_weight = weight * (FOLDED_WEIGHT_ACCENTED if a.accented else FOLDED_WEIGHT)
         exact = weight * (1.0 if a.accented else EXACT_WEIGHT_UNACCENTED)
+
+        def counts(term: str, question: frozenset[str]) -> float:
+            return QUESTION_WORD_WEIGHT if term in question else 1.0
+
         words = a.unique_words
         for w in words:
-            self._bm25f(scores, w, [(p, field_name(p, WORD), WORD) for p in TEXT_PARTS], exact * WORD_WEIGHT, parts)
+            self._bm25f(scores, w, [(p, field_name(p, WORD), WORD) for p in TEXT_PARTS],
+                        exact * WORD_WEIGHT * counts(w, a.question_words), parts)
         for s in a.unique_syllables:
             # An exact syllable is part of a longer word (syllable field) or a one-syllable word (word field),
             # which the word clause above already counts when it is one of the query's words.
             fields = [(p, field_name(p, SYLLABLE), FOLDED) for p in TEXT_PARTS]
             if s not in words:
                 fields += [(p, field_name(p, WORD), FOLDED) for p in TEXT_PARTS]
-            self._bm25f(scores, s, fields, exact * SYLLABLE_WEIGHT, parts)
+            self._bm25f(scores, s, fields, exact * SYLLABLE_WEIGHT * counts(s, a.question_syllables), parts)
         for f in a.unique_folded:
-            self._bm25f(scores, f, [(p, field_name(p, FOLDED), FOLDED) for p in TEXT_PARTS], fold_weight, parts)
+            self._bm25f(scores, f, [(p, field_name(p, FOLDED), FOLDED) for p in TEXT_PARTS],
+                        fold_weight * counts(f, a.question_folded), parts)
         return scores
 
     def score_words(self, weighted: list[tuple[str, float]]) -> np.ndarray:
@@ -187,7 +194,7 @@ class Ranker:
         """For each candidate, how much of the query (by idf) one passage of PASSAGE syllables holds:
         a question is answered by a passage, not by words scattered over the article."""
         out = np.zeros(len(docs), dtype=np.float32)
-        terms = a.unique_folded
+        terms = a.content_folded
         if len(terms) < 3 or not len(docs):
             return out
         idfs = np.array([self.idf(self.folded_df(t)) for t in terms], dtype=np.float32)

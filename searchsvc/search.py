@@ -33,7 +33,7 @@ from searchsvc.analysis import fold, folded_analyzer, normalize, unify_tones
 from searchsvc.arrays import DEFAULT_CACHE_BYTES, DamagedIndex, IndexArrays, time_key
 from searchsvc.completion import Completer
 from searchsvc.generations import CURRENT, Generation, IndexStore, IndexUnavailable
-from searchsvc.query import MAX_QUERY_CHARS, QueryError, analyze, build, parse
+from searchsvc.query import MAX_QUERY_CHARS, QueryError, analyze, build, mark_question_words, parse
 from searchsvc.ranking import Ranked, Ranker
 from searchsvc.schema import TEXT_PARTS, offsets_field
 from searchsvc.spelling import Speller
@@ -330,7 +330,7 @@ class SearchService:
             if not a.accented:
                 restored = opened.speller.restore_diacritics(a.folded)
                 if restored != a.folded:
-                    out.append(analyze(" ".join(restored)))
+                    out.append(mark_question_words(analyze(" ".join(restored))))
         return out
 
     def _did_you_mean(self, opened: _Open, pq, top_score: float, total: int) -> dict[str, str] | None:

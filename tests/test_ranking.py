@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from searchsvc.analysis import fold
 from searchsvc.indexer import reindex
-from searchsvc.query import analyze, build, parse, without_question_words
+from searchsvc.query import analyze, build, mark_question_words, parse
 from searchsvc.ranking import Ranked
 from searchsvc.search import SearchRequest, SearchService
 
@@ -86,9 +86,16 @@ ARTICLES = [
     {"id": "durian-farm", "title": "Vườn sầu riêng ở Đắk Lắk vào vụ", "sapo": "",
      "body": "Nhà vườn Đắk Lắk thu hoạch sầu riêng sớm để kịp xuất khẩu.",
      "category": "Nông nghiệp", "source": "Tin Phố", "published": "2024-11-02"},
+    # A headline with a question word, and one without it.
+    {"id": "flu-plain", "title": "Ăn khi bị cúm", "sapo": "",
+     "body": "Khi bị cúm nên ăn cháo loãng và uống đủ nước.",
+     "category": "Sức khỏe", "source": "Tin Phố", "published": "2024-12-01"},
+    {"id": "flu-what", "title": "Ăn gì khi bị cúm", "sapo": "",
+     "body": "Khi bị cúm nên ăn cháo loãng và uống đủ nước.",
+     "category": "Sức khỏe", "source": "Tin Phố", "published": "2024-12-01"},
     # A question: the article it asks about, and a readers' column full of question words.
-    {"id": "qa-column", "title": "Hỏi gì đáp nấy: là gì, tác dụng ra sao?", "sapo": "",
-     "body": "Bạn đọc hỏi gì, tòa soạn đáp nấy. Món này là gì? Ăn gì, uống gì, kiêng gì?",
+    {"id": "qa-column", "title": "Hỏi gì đáp nấy: là gì, ra sao?", "sapo": "",
+     "body": "Bạn đọc hỏi gì, tòa soạn đáp nấy. Món này là gì, có tác dụng gì? Ăn gì, uống gì, kiêng gì?",
      "category": "Sức khỏe", "source": "Tin Phố", "published": "2024-09-01"},
     {"id": "qa-article", "title": "Củ nghệ trong căn bếp", "sapo": "",
      "body": "Nghệ có tác dụng chống viêm nhẹ, theo lời một thầy thuốc ở Huế.",
@@ -202,21 +209,29 @@ def test_a_question_finds_the_article_not_the_question_words(corpus, q):
     assert ids(corpus, q)[0] == "qa-article"
 
 
-@pytest.mark.parametrize(("q", "words"), [
-    ("Ai là người thực hiện ca phẫu thuật?", ["là", "người", "thực_hiện", "ca", "phẫu_thuật"]),
-    ("Hút thuốc lá như thế nào đối với con người?", ["hút", "thuốc_lá", "đối_với", "con_người"]),
-    ("Bệnh nhân nằm viện mấy ngày?", ["bệnh_nhân", "nằm", "viện", "ngày"]),
-    ("tac dung cua nghe la gi", ["tac", "dung", "cua", "nghe"]),
-    ("vi sao benh nao kho chua", ["benh", "nao", "kho", "chua"]),  # nao: não, a content word
-    ("ngôi sao nào sáng nhất", ["ngôi_sao", "sáng", "nhất"]),  # sao inside a word stays
-    ("là gì", ["là", "gì"]),  # nothing else would be left
+@pytest.mark.parametrize(("q", "question", "content"), [
+    ("Ai là người thực hiện ca phẫu thuật?", ["ai"], ["là", "người", "thực_hiện", "ca", "phẫu_thuật"]),
+    ("Hút thuốc lá như thế nào đối với con người?", ["như", "thế_nào"], ["hút", "thuốc_lá", "đối_với", "con_người"]),
+    ("Bệnh nhân nằm viện mấy ngày?", ["mấy"], ["bệnh_nhân", "nằm", "viện", "ngày"]),
+    ("tac dung cua nghe la gi", ["la", "gi"], ["tac", "dung", "cua", "nghe"]),
+    ("vi sao benh nao kho chua", ["vi", "sao"], ["benh", "nao", "kho", "chua"]),  # nao: não, a content word
+    ("ngôi sao nào sáng nhất", ["nào"], ["ngôi_sao", "sáng", "nhất"]),  # sao inside a word stays
+    ("là gì", [], ["là", "gì"]),  # nothing else would be left
 ])
-def test_question_words_are_left_out_of_the_words_searched(q, words):
-    a = without_question_words(analyze(q))
-    assert a.words == words
-    assert a.syllables == [s for w in words for s in w.split("_")]
-    assert a.folded == [fold(s) for s in a.syllables]
-    assert a.accented == analyze(q).accented
+def test_question_words_are_marked(q, question, content):
+    a = mark_question_words(analyze(q))
+    assert a.words == analyze(q).words  # all still searched, the question words counting less
+    assert sorted(a.question_words) == sorted(question)
+    assert [w for w in a.words if w not in a.question_words] == content
+    content_syllables = [s for w in content for s in w.split("_")]
+    assert a.question_syllables == {s for w in question for s in w.split("_")} - set(content_syllables)
+    assert a.content_folded == list(dict.fromkeys(fold(s) for s in content_syllables))
+
+
+def test_a_headline_with_a_question_word_finds_its_article(corpus):
+    """The reader who remembers "ăn gì khi bị cúm" means the article whose title says gì."""
+    assert ids(corpus, "ăn gì khi bị cúm")[:2] == ["flu-what", "flu-plain"]
+    assert ids(corpus, "an gi khi bi cum")[:2] == ["flu-what", "flu-plain"]
 
 
 def test_question_words_alone_are_still_searched(corpus):
