@@ -2,6 +2,10 @@
 
     python bench/relevance.py --index /path/to/48k-index [--every 1] [--limit N] [--headlines 300]
 
+Also known-item "headline" queries: 4-7 consecutive words of a corpus title
+(that article must come first), and as many from titles that hold a
+question word (gì, nào, ai, sao, bao nhiêu), with and without diacritics.
+
 The index must hold ../shared/corpus plus ../shared/eval/uit_vinewsqa/docs.jsonl
 (build it with `python bench/index.py --keep DIR`, or `searchsvc reindex` on
 those files). Questions go through SearchService.search, the code path of
@@ -57,6 +61,32 @@ def headlines(count: int = 300, seed: int = 7) -> list[tuple[str, str, str]]:
                         n = rng.randint(4, min(7, len(words) - 1))
                         start = rng.randint(0, len(words) - n)
                         picked.append((d["id"], " ".join(words[start:start + n]).strip(",.:;!?\"'“”"), d["id"]))
+    rng.shuffle(picked)
+    return picked[:count]
+
+
+QUESTION_SYLLABLES = ("gì", "nào", "ai", "sao", "nhiêu")
+
+
+def question_headlines(count: int = 300, seed: int = 3) -> list[tuple[str, str, str]]:
+    """Known-item queries from headlines that hold a question word (``Ăn gì để ngừa cúm``): 4-7 consecutive
+    words around it. Questions are searched with their question words counting little; a headline that
+    has one must still come first."""
+    import gzip
+    import random
+
+    rng = random.Random(seed)
+    picked = []
+    for path in sorted((ROOT.parent / "shared" / "corpus").glob("*.jsonl.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            for line in f:
+                d = json.loads(line)
+                words = d["title"].split()
+                at = [i for i, w in enumerate(words) if w.lower().strip("?,.:!\"'") in QUESTION_SYLLABLES]
+                if len(words) >= 6 and at and rng.random() < 0.2:
+                    n = rng.randint(4, min(7, len(words)))
+                    start = max(0, min(at[0] - rng.randint(0, n - 1), len(words) - n))
+                    picked.append((d["id"], " ".join(words[start:start + n]).strip(",.:;!?\"'“”"), d["id"]))
     rng.shuffle(picked)
     return picked[:count]
 
@@ -117,6 +147,10 @@ def main() -> None:
         result["headline_words"] = evaluate(service, known)
         if not args.no_folded:
             result["headline_words_without_diacritics"] = evaluate(service, known, fold)
+        asking = question_headlines(args.headlines)
+        result["headline_words_with_a_question_word"] = evaluate(service, asking)
+        if not args.no_folded:
+            result["headline_words_with_a_question_word_without_diacritics"] = evaluate(service, asking, fold)
     print(json.dumps(result, indent=2, ensure_ascii=False))
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
