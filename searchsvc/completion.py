@@ -1,4 +1,4 @@
-"""Autocomplete: the titles that continue what a reader is typing, accent-insensitive.
+"""Autocomplete: the words and titles that continue what a reader is typing, accent-insensitive.
 
 Whoosh's prefix query scored every title holding any syllable that begins
 like the last one typed (1.2 s for ``ha n`` over 48k articles, on every
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,6 +22,15 @@ from searchsvc.schema import FOLDED, field_name
 FIELD = field_name("title", FOLDED)
 MAX_PREFIX_TERMS = 64
 _SHIFT = np.int64(32)
+
+
+@dataclass
+class Completion:
+    """Titles that continue the typed run (document numbers, best first) and the syllables its last,
+    partial syllable ends as in them, with how many titles each (most first)."""
+
+    docs: np.ndarray
+    endings: list[tuple[str, int]]
 
 
 class Completer:
@@ -52,33 +62,37 @@ class Completer:
         order = np.argsort(-self._dfs[lo:hi], kind="stable")[:MAX_PREFIX_TERMS]
         return [self._terms[lo + i] for i in order]
 
-    def complete(self, folded: list[str], limit: int) -> np.ndarray:
-        """Document numbers of titles with ``folded`` side by side (the last syllable as a prefix): titles
-        that begin with it first, then shorter titles, then newer ones."""
+    def complete(self, folded: list[str], limit: int) -> Completion:
+        """Titles with ``folded`` side by side (the last syllable as a prefix), and how the last syllable
+        ends in them: titles that begin with it first, then shorter titles, then newer ones."""
+        none = Completion(np.zeros(0, dtype=np.int64), [])
         if not folded:
-            return np.zeros(0, dtype=np.int64)
+            return none
         last = self.beginning(folded[-1])
         if not last:
-            return np.zeros(0, dtype=np.int64)
+            return none
         docs = np.unique(np.concatenate([self.arrays.postings(FIELD, t).ids for t in last]))
         for f in dict.fromkeys(folded[:-1]):
             docs = np.intersect1d(docs, self.arrays.postings(FIELD, f).ids, assume_unique=True)
         if not len(docs):
-            return np.zeros(0, dtype=np.int64)
+            return none
         # Where the typed run starts: keys (document << 32 | position) of the first syllable that continue.
         keys = self._keys(folded[0] if len(folded) > 1 else None, last, docs)
         for offset, f in enumerate(folded[1:], start=1):
             following = self._keys(f if offset < len(folded) - 1 else None, last, docs)
             keys = keys[np.isin(keys + offset, following)]
         if not len(keys):
-            return np.zeros(0, dtype=np.int64)
+            return none
+        ends = keys + (len(folded) - 1)
+        counted = [(t, int(np.isin(ends, self.ranker.positions("title", t, docs)[0]).sum())) for t in last]
+        endings = sorted(((t, n) for t, n in counted if n), key=lambda tn: -tn[1])
         keys = np.sort(keys)
         found, first = np.unique(keys >> _SHIFT, return_index=True)
         starts = (keys[first] & 0xFFFFFFFF) > 0
         lengths = self.arrays.lengths(FIELD)[found]
         newest = -self.arrays.published()[found]
         order = np.lexsort((found, newest, lengths, starts))
-        return found[order][: limit * 4]  # a few more: identical titles are shown once
+        return Completion(found[order][: limit * 4], endings)  # a few more: identical titles are shown once
 
     def _keys(self, syllable: str | None, last: list[str], docs: np.ndarray) -> np.ndarray:
         """Position keys of a whole syllable, or (None) of any of the prefix's syllables."""

@@ -29,7 +29,7 @@ import numpy as np
 from whoosh import scoring
 
 from searchsvc import highlight
-from searchsvc.analysis import fold, folded_analyzer, normalize, unify_tones
+from searchsvc.analysis import fold, folded_analyzer, normalize, syllable_analyzer, unify_tones
 from searchsvc.arrays import DEFAULT_CACHE_BYTES, DamagedIndex, IndexArrays, time_key
 from searchsvc.completion import Completer
 from searchsvc.generations import CURRENT, Generation, IndexStore, IndexUnavailable
@@ -41,6 +41,7 @@ from searchsvc.spelling import Speller
 MAX_PER_PAGE = 50
 MAX_RELATED_CHARS = 1500
 MAX_SUGGEST_SYLLABLES = 8
+MAX_COMPLETIONS = 3  # completed words before the titles, in an autocomplete list of 8
 FACETS = ("category", "source", "year")
 SORTS = ("relevance", "newest")
 
@@ -444,21 +445,54 @@ class SearchService:
 
     @_reopens_on_damage
     def suggest(self, prefix: str, limit: int = 8) -> list[str]:
-        """Titles that continue what was typed, accent-insensitive: the last syllable may be partial."""
+        """What to search next, accent-insensitive: the typed words with their last, partial syllable
+        completed as titles most often complete it (at most MAX_COMPLETIONS, each in at least two titles),
+        then titles that continue what was typed."""
         pq = parse(prefix)
-        folded = [t.text for t in folded_analyzer()(" ".join(pq.free))]
+        text = " ".join(pq.free)
+        folded = [t.text for t in folded_analyzer()(text)]
         if not folded:
             return []
+        typed = [t.text for t in syllable_analyzer()(text)]
         opened = self.current()
+        found = opened.completer.complete(folded, limit)
         titles: list[str] = []
-        for docnum in opened.completer.complete(folded, limit):
+        for docnum in found.docs:
             with opened.io:
                 title = opened.searcher.stored_fields(int(docnum)).get("title", "")
             if title and title not in titles:
                 titles.append(title)
-                if len(titles) == limit:
-                    break
-        return titles
+        suggestions: list[str] = []
+        for ending, count in found.endings:
+            if count < 2 or len(suggestions) == min(MAX_COMPLETIONS, limit - 1):
+                break
+            if ending == folded[-1]:
+                continue  # nothing to complete
+            words = opened.speller.restore_diacritics(folded[:-1] + [ending])
+            typed_with_marks = zip(typed[:-1], folded, words, strict=False)
+            if len(words) != len(typed) or any(t != f and t != w for t, f, w in typed_with_marks):
+                continue  # another word than the one typed with its diacritics (bệnh v: not bênh vực)
+            suggestions.append(_as_titles_write(words, titles))
+        for title in titles:
+            if len(suggestions) == limit:
+                break
+            if title not in suggestions:
+                suggestions.append(title)
+        return suggestions
+
+
+def _as_titles_write(words: list[str], titles: list[str]) -> str:
+    """``hà nội`` as ``Hà Nội``, the way a title writes it; a capital that only begins a title (``Giá
+    xe``) is not kept."""
+    pattern = re.compile(r"(?<!\w)" + r"\s+".join(re.escape(w) for w in words) + r"(?!\w)", re.IGNORECASE)
+    for title in titles:
+        m = pattern.search(unify_tones(title))  # same length: the span holds in the title as written
+        if m:
+            written = title[m.start():m.end()].split()
+            if m.start() == 0 and not (len(written) > 1 and written[1][:1].isupper()):
+                written[0] = written[0].lower()
+            return " ".join(written)
+    return " ".join(words)
 
 
 def _title_key(title: str) -> str:

@@ -529,33 +529,38 @@ HA_NOI_TITLES = {
 }
 
 
-def test_suggest_titles_accent_insensitive(search_service):
-    titles = search_service.suggest("ha n")
-    assert HA_NOI_TITLES <= set(titles)
-    assert titles[0].startswith("Hà Nội")
-    assert all("Hà Nội" in t for t in titles)
-    assert len(titles) == len(set(titles)) <= 8
-    assert search_service.suggest("Hà N") == titles == search_service.suggest("HA N")
-    assert search_service.suggest(nfd("hà n")) == titles
-    # Neither begins with xe buýt: the shorter title first.
-    assert search_service.suggest("xe b") == ["Ứng dụng tra cứu xe buýt ra mắt phiên bản mới",
+HA_NOI_TITLES_IN_ORDER = [
+    "Hà Nội ngập lụt sau mưa lớn",  # begin with it, shortest first
+    "Hà Nội mở thêm ba tuyến xe buýt điện nối ngoại thành",
+    "Hà Nội khẩn trương tiêu thoát nước, khắc phục hậu quả mưa lớn",
+    "Gánh hàng rong giữa lòng phố cổ Hà Nội",  # then those with it further in
+    "Hơn 100.000 học sinh Hà Nội bước vào kỳ thi vào lớp 10",
+]
+
+
+def test_suggest_accent_insensitive(search_service):
+    suggestions = search_service.suggest("ha n")
+    assert suggestions[0] == "Hà Nội"  # the word completed, as titles write it
+    assert HA_NOI_TITLES <= set(suggestions)
+    assert all("hà nội" in t.lower() for t in suggestions)
+    assert len(suggestions) == len(set(suggestions)) <= 8
+    assert search_service.suggest("Hà N") == suggestions == search_service.suggest("HA N")
+    assert search_service.suggest(nfd("hà n")) == suggestions
+
+
+def test_suggest_a_completed_word_then_titles_that_begin_with_what_was_typed(search_service):
+    assert search_service.suggest("ha n") == ["Hà Nội", *HA_NOI_TITLES_IN_ORDER]
+    assert search_service.suggest("ha n", limit=3) == ["Hà Nội", *HA_NOI_TITLES_IN_ORDER[:2]]
+    # Neither title begins with xe buýt: the shorter first; xe buýt is in two titles, so it completes "xe b".
+    assert search_service.suggest("xe b") == ["xe buýt", "Ứng dụng tra cứu xe buýt ra mắt phiên bản mới",
                                               "Hà Nội mở thêm ba tuyến xe buýt điện nối ngoại thành"]
 
 
-def test_suggest_titles_that_begin_with_what_was_typed_first(search_service):
-    titles = search_service.suggest("ha n")
-    assert titles == [
-        "Hà Nội ngập lụt sau mưa lớn",  # begin with it, shortest first
-        "Hà Nội mở thêm ba tuyến xe buýt điện nối ngoại thành",
-        "Hà Nội khẩn trương tiêu thoát nước, khắc phục hậu quả mưa lớn",
-        "Gánh hàng rong giữa lòng phố cổ Hà Nội",  # then those with it further in
-        "Hơn 100.000 học sinh Hà Nội bước vào kỳ thi vào lớp 10",
-    ]
-    assert search_service.suggest("ha n", limit=2) == titles[:2]
+def test_suggest_completes_a_word_only_from_two_titles_or_more(search_service):
+    assert search_service.suggest("robo") == ["Sinh viên chế tạo robot hỗ trợ nông dân nhổ cỏ"]
 
 
 def test_suggest_a_partial_syllable_matches_the_syllables_it_begins(search_service):
-    assert search_service.suggest("robo") == ["Sinh viên chế tạo robot hỗ trợ nông dân nhổ cỏ"]
     assert search_service.suggest("robot hỗ t") == search_service.suggest("robo")
     assert search_service.suggest("robot t") == []  # side by side, in the order typed
     assert search_service.suggest("hỗ trợ robot") == []
@@ -568,8 +573,15 @@ def test_suggest_nothing_typed(search_service, prefix):
 
 def test_suggest_continues_what_was_typed(search_service):
     titles = search_service.suggest("hà nội ng")
-    assert titles == ["Hà Nội ngập lụt sau mưa lớn"]
+    assert titles == ["Hà Nội ngập lụt sau mưa lớn"]  # one title: no word completed
     assert all(re.search(r"(^|\s)ha noi ng", fold(t.lower())) for t in titles)
+
+
+def test_suggest_keeps_the_diacritics_typed(search_service):
+    """Typed without diacritics, a completion takes the index's; typed with them, only completions that
+    keep them (the index's đường is not offered for a reader's dương)."""
+    assert search_service.suggest("ha n")[0] == "Hà Nội"
+    assert search_service.suggest("hạ n")[:1] != ["Hà Nội"]
 
 
 # --- article and related -------------------------------------------------------------------------------
