@@ -76,16 +76,24 @@ class Completer:
             docs = np.intersect1d(docs, self.arrays.postings(FIELD, f).ids, assume_unique=True)
         if not len(docs):
             return none
-        # Where the typed run starts: keys (document << 32 | position) of the first syllable that continue.
-        keys = self._keys(folded[0] if len(folded) > 1 else None, last, docs)
-        for offset, f in enumerate(folded[1:], start=1):
-            following = self._keys(f if offset < len(folded) - 1 else None, last, docs)
-            keys = keys[np.isin(keys + offset, following)]
+        # Keys (document << 32 | position) of the last, partial syllable, sorted, and which ending each is.
+        per_ending = [self.ranker.positions("title", t, docs)[0] for t in last]
+        last_keys = np.concatenate(per_ending)
+        last_term = np.repeat(np.arange(len(last)), [len(k) for k in per_ending])
+        order = np.argsort(last_keys, kind="stable")
+        last_keys, last_term = last_keys[order], last_term[order]
+        # Where the typed run starts: keys of the first syllable that the others continue side by side.
+        keys = last_keys if len(folded) == 1 else self.ranker.positions("title", folded[0], docs)[0]
+        for offset, f in enumerate(folded[1:-1], start=1):
+            keys = keys[np.isin(keys + offset, self.ranker.positions("title", f, docs)[0])]
+        if len(folded) > 1:
+            keys = keys[np.isin(keys + (len(folded) - 1), last_keys)]
         if not len(keys):
             return none
-        ends = keys + (len(folded) - 1)
-        counted = [(t, int(np.isin(ends, self.ranker.positions("title", t, docs)[0]).sum())) for t in last]
-        endings = sorted(((t, n) for t, n in counted if n), key=lambda tn: -tn[1])
+        ends = last_term[np.searchsorted(last_keys, keys + (len(folded) - 1))]
+        per_title = np.unique((keys >> _SHIFT) * len(last) + ends) % len(last)  # an ending counts once a title
+        counts = np.bincount(per_title, minlength=len(last))
+        endings = sorted(((last[i], int(n)) for i, n in enumerate(counts) if n), key=lambda tn: -tn[1])
         keys = np.sort(keys)
         found, first = np.unique(keys >> _SHIFT, return_index=True)
         starts = (keys[first] & 0xFFFFFFFF) > 0
@@ -93,10 +101,3 @@ class Completer:
         newest = -self.arrays.published()[found]
         order = np.lexsort((found, newest, lengths, starts))
         return Completion(found[order][: limit * 4], endings)  # a few more: identical titles are shown once
-
-    def _keys(self, syllable: str | None, last: list[str], docs: np.ndarray) -> np.ndarray:
-        """Position keys of a whole syllable, or (None) of any of the prefix's syllables."""
-        if syllable is not None:
-            return self.ranker.positions("title", syllable, docs)[0]
-        found = [self.ranker.positions("title", t, docs)[0] for t in last]
-        return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)

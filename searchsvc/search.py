@@ -462,6 +462,8 @@ class SearchService:
                 title = opened.searcher.stored_fields(int(docnum)).get("title", "")
             if title and title not in titles:
                 titles.append(title)
+                if len(titles) == limit:
+                    break
         suggestions: list[str] = []
         for ending, count in found.endings:
             if count < 2 or len(suggestions) == min(MAX_COMPLETIONS, limit - 1):
