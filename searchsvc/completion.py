@@ -27,10 +27,10 @@ _SHIFT = np.int64(32)
 @dataclass
 class Completion:
     """Titles that continue the typed run (document numbers, best first) and the syllables its last,
-    partial syllable ends as in them, with how many titles each (most first)."""
+    partial syllable ends as in them, with how many titles each (most first) and one of those titles."""
 
     docs: np.ndarray
-    endings: list[tuple[str, int]]
+    endings: list[tuple[str, int, int]]
 
 
 class Completer:
@@ -91,9 +91,12 @@ class Completer:
         if not len(keys):
             return none
         ends = last_term[np.searchsorted(last_keys, keys + (len(folded) - 1))]
-        per_title = np.unique((keys >> _SHIFT) * len(last) + ends) % len(last)  # an ending counts once a title
-        counts = np.bincount(per_title, minlength=len(last))
-        endings = sorted(((last[i], int(n)) for i, n in enumerate(counts) if n), key=lambda tn: -tn[1])
+        per_title = np.unique((keys >> _SHIFT) * len(last) + ends)  # an ending counts once a title
+        counts = np.bincount(per_title % len(last), minlength=len(last))
+        example = np.full(len(last), -1, dtype=np.int64)
+        example[(per_title % len(last))[::-1]] = (per_title // len(last))[::-1]  # the first title with each
+        endings = sorted(((last[i], int(n), int(example[i])) for i, n in enumerate(counts) if n),
+                         key=lambda ending: -ending[1])
         keys = np.sort(keys)
         found, first = np.unique(keys >> _SHIFT, return_index=True)
         starts = (keys[first] & 0xFFFFFFFF) > 0

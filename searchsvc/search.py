@@ -465,7 +465,7 @@ class SearchService:
                 if len(titles) == limit:
                     break
         suggestions: list[str] = []
-        for ending, count in found.endings:
+        for ending, count, example in found.endings:
             if count < 2 or len(suggestions) == min(MAX_COMPLETIONS, limit - 1):
                 break
             if ending == folded[-1]:
@@ -474,7 +474,9 @@ class SearchService:
             typed_with_marks = zip(typed[:-1], folded, words, strict=False)
             if len(words) != len(typed) or any(t != f and t != w for t, f, w in typed_with_marks):
                 continue  # another word than the one typed with its diacritics (bệnh v: not bênh vực)
-            suggestions.append(_as_titles_write(words, titles))
+            with opened.io:
+                written = opened.searcher.stored_fields(example).get("title", "")
+            suggestions.append(_as_titles_write(words, [written, *titles]))
         for title in titles:
             if len(suggestions) == limit:
                 break
@@ -483,15 +485,18 @@ class SearchService:
         return suggestions
 
 
+_SENTENCE_START = re.compile(r"(?:^|[:.!?\-–—]\s*)$")
+
+
 def _as_titles_write(words: list[str], titles: list[str]) -> str:
-    """``hà nội`` as ``Hà Nội``, the way a title writes it; a capital that only begins a title (``Giá
-    xe``) is not kept."""
+    """``hà nội`` as ``Hà Nội``, the way a title writes it; a capital that only begins a title or a
+    sentence in it (``Giá xe``, ``Hà Nội: Xe biển xanh``) is not kept."""
     pattern = re.compile(r"(?<!\w)" + r"\s+".join(re.escape(w) for w in words) + r"(?!\w)", re.IGNORECASE)
     for title in titles:
         m = pattern.search(unify_tones(title))  # same length: the span holds in the title as written
         if m:
             written = title[m.start():m.end()].split()
-            if m.start() == 0 and not (len(written) > 1 and written[1][:1].isupper()):
+            if _SENTENCE_START.search(title[:m.start()]) and (len(written) == 1 or written[1][:1].islower()):
                 written[0] = written[0].lower()
             return " ".join(written)
     return " ".join(words)

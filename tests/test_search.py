@@ -577,6 +577,19 @@ def test_suggest_continues_what_was_typed(search_service):
     assert all(re.search(r"(^|\s)ha noi ng", fold(t.lower())) for t in titles)
 
 
+@pytest.mark.parametrize(("words", "title", "shown"), [
+    (["hà", "nội"], "Hà Nội mở thêm tuyến xe buýt", "Hà Nội"),  # a name
+    (["giá", "xe"], "Giá xe tăng", "giá xe"),  # a capital that begins the title
+    (["xe", "biển"], "Hà Nội: Xe biển xanh", "xe biển"),  # or a sentence in it
+    (["trump"], "Ông Trump nói", "Trump"),
+    (["thuỷ", "sản"], "Xuất khẩu thủy sản phục hồi", "thủy sản"),  # as written, in its tone style
+])
+def test_completed_words_are_shown_as_titles_write_them(words, title, shown):
+    from searchsvc.search import _as_titles_write
+
+    assert _as_titles_write(words, ["Không liên quan", title]) == shown
+
+
 def test_suggest_keeps_the_diacritics_typed(search_service):
     """Typed without diacritics, a completion takes the index's; typed with them, only completions that
     keep them (the index's đường is not offered for a reader's dương)."""
