@@ -29,7 +29,7 @@ import numpy as np
 from whoosh import scoring
 
 from searchsvc import highlight
-from searchsvc.analysis import fold, folded_analyzer, normalize, syllable_analyzer, unify_tones
+from searchsvc.analysis import fold, normalize, syllable_analyzer, unify_tones
 from searchsvc.arrays import DEFAULT_CACHE_BYTES, DamagedIndex, IndexArrays, time_key
 from searchsvc.completion import Completer
 from searchsvc.generations import CURRENT, Generation, IndexStore, IndexUnavailable
@@ -449,11 +449,10 @@ class SearchService:
         completed as titles most often complete it (at most MAX_COMPLETIONS, each in at least two titles),
         then titles that continue what was typed."""
         pq = parse(prefix)
-        text = " ".join(pq.free)
-        folded = [t.text for t in folded_analyzer()(text)]
+        typed = [t.text for t in syllable_analyzer()(" ".join(pq.free))]
+        folded = [fold(s) for s in typed]
         if not folded:
             return []
-        typed = [t.text for t in syllable_analyzer()(text)]
         opened = self.current()
         found = opened.completer.complete(folded, limit)
         titles: list[str] = []
