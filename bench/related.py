@@ -12,17 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def summary(times: list[float]) -> dict[str, float]:
-    times = sorted(times)
-    return {"median_ms": round(statistics.median(times), 1), "p95_ms": round(times[int(0.95 * (len(times) - 1))], 1),
-            "max_ms": round(times[-1], 1), "asks": len(times)}
+from relevance import ROOT, timing  # noqa: E402
 
 
 def main() -> None:
@@ -49,7 +45,7 @@ def main() -> None:
             hits = service.related(stored["id"])
             times.append((time.perf_counter() - start) * 1000)
             repeats += label == "warm" and any(h.title.strip().lower() == stored["title"].strip().lower() for h in hits)
-        result[label] = summary(times)
+        result[label] = {**timing(times), "asks": len(times)}
     result["own_title_repeated"] = round(repeats / len(articles), 3)
     print(json.dumps(result, indent=2))
     out = ROOT / "bench" / "results"

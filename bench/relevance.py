@@ -91,6 +91,14 @@ def question_headlines(count: int = 300, seed: int = 3) -> list[tuple[str, str, 
     return picked[:count]
 
 
+def timing(times_ms: list[float], digits: int = 1) -> dict[str, float]:
+    """Median, nearest-rank p95 and max of some timings, in ms."""
+    times_ms = sorted(times_ms)
+    return {"median_ms": round(statistics.median(times_ms), digits),
+            "p95_ms": round(times_ms[int(0.95 * (len(times_ms) - 1))], digits),
+            "max_ms": round(times_ms[-1], digits)}
+
+
 def evaluate(service, questions, transform=lambda q: q) -> dict:
     from searchsvc.search import SearchRequest
 
@@ -109,15 +117,13 @@ def evaluate(service, questions, transform=lambda q: q) -> dict:
             rr.append(0.0)
             ndcg.append(0.0)
     n = len(questions)
-    times.sort()
     return {
         "questions": n,
         "success@1": round(sum(1 for r in rr if r == 1.0) / n, 4),
         "mrr@10": round(sum(rr) / n, 4),
         "recall@10": round(hits10 / n, 4),
         "ndcg@10": round(sum(ndcg) / n, 4),
-        "median_ms": round(statistics.median(times), 1),
-        "p95_ms": round(times[int(0.95 * (n - 1))], 1),
+        **timing(times),
     }
 
 

@@ -15,20 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from relevance import ROOT, headlines  # noqa: E402
-
-
-def summary(times: list[float]) -> dict[str, float]:
-    times = sorted(times)
-    return {"median_ms": round(statistics.median(times), 2), "p95_ms": round(times[int(0.95 * (len(times) - 1))], 2),
-            "max_ms": round(times[-1], 1), "asks": len(times)}
+from relevance import ROOT, headlines, timing  # noqa: E402
 
 
 def main() -> None:
@@ -58,7 +51,7 @@ def main() -> None:
             start = time.perf_counter()
             service.suggest(p)
             times.append((time.perf_counter() - start) * 1000)
-        result[label] = summary(times)
+        result[label] = {**timing(times, 2), "asks": len(times)}
     found = 0
     for doc_id, words, _ in known:
         title = service.article(doc_id)["title"]
