@@ -38,6 +38,9 @@ ARTICLES = [
     ("sp-15", "Hàng cây dương ven biển", "Hàng cây dương xanh mát."),
     ("sp-16", "Giá cả ổn định", "Giá đường không đổi."),
     ("sp-17", "Phiên chợ cuối tuần", "Bà con bán đường để làm bánh."),
+    # tình_ca begins "tinh ca nhan", but the index uses cá_nhân more
+    ("sp-18", "Tài khoản cá nhân", "Thông tin cá nhân được bảo vệ. Mỗi cá nhân tự tính thuế."),
+    ("sp-19", "Đêm nhạc tình ca", "Ca sĩ hát suốt đêm."),
 ]
 
 
@@ -80,6 +83,10 @@ def test_the_vocabulary_is_what_the_tests_assume(reader):
     assert df("body", "múa") == 0 and df("body_s", "múa") == 1
     assert df("body", "buýt") == 0 and df("body_s", "buýt") == 1 and df("body", "biết") == 2
     assert (df("title", "dương"), df("body", "dương"), df("body", "đường")) == (1, 1, 2)
+    freq = reader.frequency
+    assert (freq("body", "cá_nhân"), freq("title", "tình_ca"), freq("body", "tình_ca"), freq("body", "tính")) == (
+        2, 1, 0, 1)
+    assert freq("body", "nhân") == freq("title", "nhân") == 0
 
 
 def test_warm_builds_the_tables_once(reader):
@@ -172,6 +179,15 @@ def test_restore_prefers_the_longest_known_word(speller):
     assert speller.restore_diacritics(["noi", "ha"]) == ["nói", "hạ"]  # no word "noi ha": syllable by syllable
     assert speller.restore_diacritics(["ha", "noi", "noi", "ha"]) == ["hà", "nội", "nói", "hạ"]
     assert speller.restore_diacritics(["xe", "buyt"]) == ["xe", "buýt"]
+
+
+def test_restore_splits_into_the_words_the_index_makes_likeliest(speller):
+    # The longest word from the left would be tình_ca, leaving "nhan" unknown; tính + cá_nhân are both used
+    # at least as much, and leave nothing unknown.
+    assert speller.restore_diacritics(["tinh", "ca", "nhan"]) == ["tính", "cá", "nhân"]
+    assert speller.restore_diacritics(["tinh", "ca"]) == ["tình", "ca"]
+    # Counts are looked up once per word.
+    assert speller._counts["cá_nhân"] == 2
 
 
 def test_restore_prefers_the_most_frequent_spelling(speller):
