@@ -190,6 +190,7 @@ def mark_question_words(a: Analyzed) -> Analyzed:
     words = [w.split("_") for w in a.words]
     if sum(map(len, words)) != len(units):
         return a  # the word and syllable analyses disagree (never seen); leave the query alone
+    names = _capitalised_runs(a.text, len(units))
     alone = set()
     at = 0
     for w in words:
@@ -199,7 +200,8 @@ def mark_question_words(a: Analyzed) -> Analyzed:
     marked: set[int] = set()
     for i in range(len(units)):
         for run in _QUESTION_RUNS[a.accented]:
-            if tuple(units[i:i + len(run)]) == run and (len(run) > 1 or i in alone):
+            if (tuple(units[i:i + len(run)]) == run and (len(run) > 1 or i in alone)
+                    and not names.intersection(range(i, i + len(run)))):
                 marked.update(range(i, i + len(run)))
                 break
     question, kept, at = [], [], 0
@@ -212,10 +214,24 @@ def mark_question_words(a: Analyzed) -> Analyzed:
     syllables = {s for w in question for s in w} - kept_syllables
     return replace(
         a,
-        question_words=frozenset("_".join(w) for w in question),
+        # a word typed twice, once asking and once not (chung kết Sao Mai ra sao), counts as the content word
+        question_words=frozenset("_".join(w) for w in question) - {"_".join(w) for w in kept},
         question_syllables=frozenset(syllables),
         question_folded=frozenset(analysis.fold(s) for s in syllables) - {analysis.fold(s) for s in kept_syllables},
     )
+
+
+def _capitalised_runs(text: str, count: int) -> set[int]:
+    """Which of the ``count`` syllables were typed in a run of capitalised ones (``Ai Cập``, ``Sao Mai``):
+    a name, whatever pyvi made of it, and not a question word. Empty where the syllables cannot be told
+    apart the same way."""
+    text = analysis.normalize(text)
+    spans = analysis.syllable_spans(text)
+    if len(spans) != 2 * count:
+        return set()
+    capital = [text[start].isupper() for start in spans[::2]]
+    return {i for i in range(count) if capital[i] and (
+        (i > 0 and capital[i - 1]) or (i + 1 < count and capital[i + 1]))}
 
 
 def _unique(items: list) -> list:

@@ -217,6 +217,8 @@ def test_a_question_finds_the_article_not_the_question_words(corpus, q):
     ("vi sao benh nao kho chua", ["vi", "sao"], ["benh", "nao", "kho", "chua"]),  # nao: não, a content word
     ("ngôi sao nào sáng nhất", ["nào"], ["ngôi_sao", "sáng", "nhất"]),  # sao inside a word stays
     ("là gì", [], ["là", "gì"]),  # nothing else would be left
+    ("Ai Cập ra sao", ["ra", "sao"], ["ai", "cập"]),  # a capitalised run is a name, whatever pyvi made of it
+    ("chung kết Sao Mai ra sao", ["ra"], ["chung_kết", "sao", "mai", "sao"]),  # sao asks once, names once
 ])
 def test_question_words_are_marked(q, question, content):
     a = mark_question_words(analyze(q))
