@@ -1,8 +1,10 @@
 """Index build benchmark: full build, pyvi-only baseline, incremental re-run, size and memory.
 
-    python bench/index.py [--jobs 2] [--limit N] [--skip-pyvi]
+    python bench/index.py [--jobs 2] [--limit N] [--skip-pyvi] [--extra] [--keep DIR]
 
-Sources: ../shared/corpus/*.jsonl.gz plus ../shared/eval/uit_vinewsqa/docs.jsonl.
+Sources: ../shared/corpus/*.jsonl.gz plus ../shared/eval/uit_vinewsqa/docs.jsonl
+(47,897 articles); with --extra also ../shared/corpus-xl/extra.jsonl.gz (100,625
+more, about 148,500 in all), to measure how cost grows with the collection.
 Prints articles/s of the full build, the same run's pyvi-only segmentation
 throughput over the same text with the same number of processes, their
 ratio, the index size against the raw text, and peak RSS.
@@ -27,8 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 
 
-def sources() -> list[Path]:
-    return sorted((SHARED / "corpus").glob("*.jsonl.gz")) + [SHARED / "eval" / "uit_vinewsqa" / "docs.jsonl"]
+def sources(extra: bool = False) -> list[Path]:
+    paths = sorted((SHARED / "corpus").glob("*.jsonl.gz")) + [SHARED / "eval" / "uit_vinewsqa" / "docs.jsonl"]
+    return paths + [SHARED / "corpus-xl" / "extra.jsonl.gz"] if extra else paths
 
 
 def read_texts(paths: list[Path], limit: int | None) -> list[tuple[str, str, str]]:
@@ -84,11 +87,14 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="only the first N articles (quick runs)")
     ap.add_argument("--skip-pyvi", action="store_true", help="skip the pyvi-only baseline")
     ap.add_argument("--keep", type=Path, default=None, help="build the index here and keep it")
+    ap.add_argument("--extra", action="store_true", help="add ../shared/corpus-xl (about 3x the articles)")
     args = ap.parse_args()
-    if not (SHARED / "corpus").is_dir():
-        sys.exit(f"skipped: {SHARED / 'corpus'} is absent")
+    needed = [SHARED / "corpus"] + ([SHARED / "corpus-xl"] if args.extra else [])
+    for folder in needed:
+        if not folder.is_dir():
+            sys.exit(f"skipped: {folder} is absent")
 
-    paths = sources()
+    paths = sources(args.extra)
     texts = read_texts(paths, args.limit)
     chars = sum(len(t) + len(s) + len(b) for t, s, b in texts)
     raw_bytes = sum(len((t + s + b).encode("utf-8")) for t, s, b in texts)
