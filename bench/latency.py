@@ -51,7 +51,7 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from relevance import EVAL, load  # noqa: E402  (bench/ is not a package)
-from served import HOST, get, start_gunicorn, stop_gunicorn  # noqa: E402
+from served import HOST, get, pss_kib, rss_kib, start_gunicorn, stop_gunicorn, worker_pids  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PER_PAGE = 10
@@ -318,6 +318,12 @@ def main() -> None:
             phase("warmup_without_diacritics", lambda: warm_up(port, folded, args.warmup))
             phase("single_client_without_diacritics", lambda: single_client(port, folded))
         result["worker_boots"] = {"start": boots, "end": worker_boots(log)}  # more at the end: a worker was replaced
+        # Each worker after every question was asked in it: its posting cache and tables at this index's size.
+        workers = sorted(worker_pids(proc.pid))
+        result["worker_memory_mib"] = {
+            "rss": [round((rss_kib(p) or 0) / 1024, 1) for p in workers],
+            "pss": [round((pss_kib(p) or 0) / 1024, 1) for p in workers],
+        }
     finally:
         if proc is not None:
             stop_gunicorn(proc)

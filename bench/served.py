@@ -41,6 +41,27 @@ def worker_pids(master: int) -> set[int]:
     return pids
 
 
+def rss_kib(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def pss_kib(pid: int) -> int | None:
+    """Proportional set size: pages shared with the master and the other worker counted by share."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
 def start_gunicorn(index_dir: Path, workdir: Path, workers: int, port: int = 0,
                    timeout: float = 180) -> tuple[subprocess.Popen, int]:
     """gunicorn serving ``index_dir`` on ``port`` (0: one the kernel picks); returns it and its port once

@@ -45,7 +45,15 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from served import env_for, get, start_gunicorn, stop_gunicorn, worker_pids  # noqa: E402  (bench/ is not a package)
+from served import (  # noqa: E402  (bench/ is not a package)
+    env_for,
+    get,
+    pss_kib,
+    rss_kib,
+    start_gunicorn,
+    stop_gunicorn,
+    worker_pids,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -136,27 +144,6 @@ def request_mix(articles: list[dict], seed: int = 7) -> list[tuple[str, str, int
 
 # --- the server -------------------------------------------------------------------------------------------------------
 
-
-
-def rss_kib(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def pss_kib(pid: int) -> int | None:
-    """Proportional set size: pages shared with the master and the other worker counted by share."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
 
 
 # --- load, reindexing, memory -----------------------------------------------------------------------------------------
