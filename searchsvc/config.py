@@ -15,7 +15,7 @@ DEFAULTS: dict[str, Any] = {
     "INDEX_DIR": "index",
     "MAX_QUERY_CHARS": 500,
     "MAX_CONTENT_LENGTH": 64 * 1024,
-    "POSTINGS_CACHE_MB": 512,
+    "POSTINGS_CACHE_MB": 0,  # 0: 512 MB per 50,000 articles, at least 512 MB (arrays.cache_size)
 }
 ENV_PREFIX = "SEARCHSVC_"
 

@@ -30,7 +30,7 @@ from whoosh import scoring
 
 from searchsvc import highlight
 from searchsvc.analysis import fold, normalize, syllable_analyzer, unify_tones
-from searchsvc.arrays import DEFAULT_CACHE_BYTES, DamagedIndex, IndexArrays, time_key
+from searchsvc.arrays import DEFAULT_CACHE_BYTES, DamagedIndex, IndexArrays, cache_size, time_key
 from searchsvc.completion import Completer
 from searchsvc.generations import CURRENT, Generation, IndexStore, IndexUnavailable
 from searchsvc.query import MAX_QUERY_CHARS, QueryError, analyze, build, mark_question_words, parse
@@ -196,10 +196,10 @@ def _reopens_on_damage(method):
 
 class SearchService:
     def __init__(self, index_dir: str | Path, max_query_chars: int = MAX_QUERY_CHARS,
-                 postings_cache_mb: int = DEFAULT_CACHE_BYTES >> 20) -> None:
+                 postings_cache_mb: int = 0) -> None:
         self.store = IndexStore(index_dir)
         self.max_query_chars = max_query_chars
-        self.cache_bytes = postings_cache_mb << 20
+        self.cache_mb = postings_cache_mb  # 0: sized by each generation's article count (arrays.cache_size)
         self._open: _Open | None = None
         self._lock = threading.Lock()
 
@@ -227,7 +227,7 @@ class SearchService:
             if self._open is not None and self._open.stamp == stamp:
                 return self._open
             gen, ix = self.store.open()
-            opened = _Open(gen, ix, stamp, self.cache_bytes)
+            opened = _Open(gen, ix, stamp, cache_size(ix.doc_count_all(), self.cache_mb))
             switching = self._open is not None
             if switching:
                 # A reindex published: get the new generation ready before anyone searches it, so no

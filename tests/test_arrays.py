@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from searchsvc.arrays import IndexArrays, _nbytes, time_key
+from searchsvc.arrays import IndexArrays, _nbytes, cache_size, time_key
 from searchsvc.codec import np_unvarints, read_posting_arrays, unvarints, varints
 from searchsvc.generations import IndexStore
 from searchsvc.indexer import reindex
@@ -266,6 +266,23 @@ def _check_cache(arrays: IndexArrays) -> None:
     cached = list(arrays._cache.values())
     assert arrays._cached == sum(_nbytes(p) for p in cached)
     assert arrays._cached <= arrays.cache_bytes
+
+
+def test_cache_is_sized_by_the_index_unless_set():
+    mib = 1 << 20
+    assert cache_size(0) == cache_size(1_000) == cache_size(50_000) == 512 * mib
+    assert cache_size(150_000) == 3 * 512 * mib  # the questions' lists grow with the collection
+    assert cache_size(150_000, mb=64) == 64 * mib
+
+
+def test_served_cache_follows_the_config(tmp_index, monkeypatch):
+    from searchsvc import create_app
+
+    service = create_app({"INDEX_DIR": str(tmp_index), "TESTING": True}).extensions["searchsvc"]
+    assert service.current().arrays.cache_bytes == 512 << 20  # the demo index: the least
+    monkeypatch.setenv("SEARCHSVC_POSTINGS_CACHE_MB", "64")
+    service = create_app({"INDEX_DIR": str(tmp_index), "TESTING": True}).extensions["searchsvc"]
+    assert service.current().arrays.cache_bytes == 64 << 20
 
 
 def test_cache_never_holds_more_than_its_bound(multi_reader):
