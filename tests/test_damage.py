@@ -24,7 +24,7 @@ import pytest
 from conftest import Echo
 from test_indexer import assert_adds_up, copies, ids, published_ok, write_jsonl
 
-from searchsvc.generations import CURRENT, META, IndexStore
+from searchsvc.generations import CURRENT, LOCK, META, IndexBusy, IndexStore
 from searchsvc.indexer import reindex
 from searchsvc.search import SearchService
 
@@ -149,6 +149,37 @@ def assert_lock_free(root: Path) -> None:
         pass
 
 
+def lock_holders(root: Path) -> list[str]:
+    """The processes with the index's lock file open (pid and command line), from /proc."""
+    lock = str((root / LOCK).resolve())
+    held = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) == lock for fd in (entry / "fd").iterdir()):
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                held.append(f"{entry.name}: {command[:120]}")
+        except OSError:
+            continue
+    return held
+
+
+def wait_until_lock_free(root: Path, seconds: float = 10.0) -> None:
+    """Orphaned writers die with their parent, though on a loaded machine not always at once; one that
+    outlived it would block on its inbox forever, so waiting a few seconds still tells the two apart."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            assert_lock_free(root)
+            return
+        except IndexBusy as busy:
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    f"the lock is still held {seconds:g} s after the kill: {lock_holders(root)}") from busy
+            time.sleep(0.05)
+
+
 def assert_next_reindex_completes(root: Path, src: Path) -> None:
     summary = reindex([src], root, jobs=2, echo=Echo())
     assert_adds_up(summary)
@@ -211,10 +242,8 @@ def test_killed_parallel_reindex_while_writing_releases_the_lock(
         assert workers, "the writer workers were not running yet"
         assert not (root / NEW / META).exists()
         assert assert_serving_whole_generation(root) == PREV
-        deadline = time.monotonic() + 3  # time enough for orphans that notice their parent died to exit
-        while any(alive(p) for p in workers) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert_lock_free(root)  # raises IndexBusy: the orphaned workers still hold the lock
+        wait_until_lock_free(root)  # fails if the orphaned workers still hold the lock
+        assert not any(alive(p) for p in workers)
     finally:
         end_workers(workers)  # the orphans this test caused, by pid
     assert_next_reindex_completes(root, big_source)
