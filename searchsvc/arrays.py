@@ -23,9 +23,9 @@ from whoosh.util.times import datetime_to_long
 from searchsvc.codec import PostingArrays, read_posting_arrays
 
 DEFAULT_CACHE_BYTES = 512 * 1024 * 1024
-# The ViNewsQA questions' posting lists grow with the collection: 250 of them used 250 MB at 48k articles and
-# 728 MB at 148k, where a fixed 512 MB cache thrashed and a warm question took 104 ms instead of 38 ms
-# (bench/phases.py, docs/benchmarks.md). Sized by the index unless set.
+# The ViNewsQA questions' posting lists grow with the collection: 250 of them used 728 MB at 148k articles
+# (611 MB with 16-bit positions), where a fixed 512 MB cache thrashed and a warm question took 104 ms instead
+# of 38 ms (bench/phases.py, docs/benchmarks.md). Sized by the index unless set.
 CACHE_ARTICLES_PER_DEFAULT = 50_000
 
 
@@ -143,7 +143,10 @@ class IndexArrays:
             for p in parts:
                 starts.append(p.pos_starts[:-1] + shift)
                 shift += len(p.positions)
-            out.positions = np.concatenate([p.positions for p in parts]).astype(np.int32)
+            positions = np.concatenate([p.positions for p in parts])
+            # Positions within an article fit 16 bits but for the longest articles: half the cache they take.
+            small = not positions.size or int(positions.max()) < 1 << 16
+            out.positions = positions.astype(np.uint16 if small else np.int32)
             out.pos_starts = np.concatenate([*starts, [shift]])
         keep = self.live[ids]
         if not keep.all():

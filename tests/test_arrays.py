@@ -376,3 +376,32 @@ def test_published_follows_the_stored_dates(request, which):
     if which == "multi":
         undated = [n for n in live if not when[n]]
         assert len(undated) == 16 and all(published[n] == 0 for n in undated)
+
+
+def test_positions_past_16_bits_keep_their_width(tmp_path):
+    """Cached positions are 16-bit where they fit; a term that reaches past 65,535 syllables into an article
+    keeps 32 bits, and a phrase found there is still found."""
+    from searchsvc.search import SearchRequest, SearchService
+
+    src = tmp_path / "src"
+    src.mkdir()
+    articles = [
+        {"id": "long", "title": "Mùa lúa", "sapo": "", "url": "",
+         "body": " ".join(["Lúa chín vàng đồng."] * 17_000) + " Sầu riêng chín muộn."},  # 68,000 syllables first
+        {"id": "short", "title": "Vườn xoài", "sapo": "", "url": "", "body": "Xoài và sầu riêng vào mùa."},
+    ]
+    (src / "a.jsonl").write_text("".join(json.dumps(a, ensure_ascii=False) + "\n" for a in articles),
+                                 encoding="utf-8")
+    reindex([src], tmp_path / "index", jobs=1, echo=lambda m: None)
+    reader = _open(tmp_path / "index")
+    try:
+        arrays = IndexArrays(reader)
+        far = arrays.postings("body_f", "rieng", positions=True)
+        assert far.positions.dtype == np.int32 and int(far.positions.max()) >= 68_000
+        near = arrays.postings("body_f", "xoai", positions=True)
+        assert near.positions.dtype == np.uint16 and near.positions.tolist() == [0]
+    finally:
+        reader.close()
+    hits = SearchService(tmp_path / "index").search(SearchRequest(q='"sầu riêng chín muộn"')).hits
+    assert [h.id for h in hits] == ["long"]
+    assert hits[0].snippet_html.endswith("<mark>Sầu riêng chín muộn</mark>.")  # highlighted from those positions
