@@ -23,6 +23,9 @@ from whoosh.util.times import datetime_to_long
 from searchsvc.codec import PostingArrays, read_posting_arrays
 
 DEFAULT_CACHE_BYTES = 512 * 1024 * 1024
+EMPTY = PostingArrays(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+_UNDATED = 2**63  # Whoosh writes an unsigned maximum where a document has no date
+_LENGTH_TABLE = np.array([byte_to_length(i) for i in range(256)], dtype=np.float32)
 # The ViNewsQA questions' posting lists grow with the collection: 250 of them used 728 MB at 148k articles
 # (611 MB with 16-bit positions), where a fixed 512 MB cache thrashed and a warm question took 104 ms instead
 # of 38 ms (bench/phases.py, docs/benchmarks.md). Sized by the index unless set.
@@ -34,9 +37,6 @@ def cache_size(articles: int, mb: int = 0) -> int:
     if mb > 0:
         return mb << 20
     return max(DEFAULT_CACHE_BYTES, articles * DEFAULT_CACHE_BYTES // CACHE_ARTICLES_PER_DEFAULT)
-EMPTY = PostingArrays(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
-_UNDATED = 2**63  # Whoosh writes an unsigned maximum where a document has no date
-_LENGTH_TABLE = np.array([byte_to_length(i) for i in range(256)], dtype=np.float32)
 
 
 class DamagedIndex(Exception):

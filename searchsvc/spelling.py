@@ -7,7 +7,7 @@ split into words in several ways (``tinh ca nhan``: *tình ca* + *nhận* or
 *tính* + *cá nhân*), the split whose words the index uses most, as a
 unigram model of its word counts, wins (Viterbi); taking the longest word
 from the left had given *tình ca nhận* (measured: headline words typed
-without diacritics, success@1 0.853 -> 0.880, docs/benchmarks.md).
+without diacritics, success@1 0.847 -> 0.871, docs/benchmarks.md).
 
 The tables are built once per generation, on first use, from the term lists
 alone (reading every term's statistics took 10 s at 48k articles, measured);
