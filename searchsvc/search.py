@@ -30,7 +30,7 @@ from whoosh import scoring
 
 from searchsvc import highlight
 from searchsvc.analysis import fold, normalize, syllable_analyzer, unify_tones
-from searchsvc.arrays import DEFAULT_CACHE_BYTES, DamagedIndex, IndexArrays, cache_size, time_key
+from searchsvc.arrays import DamagedIndex, IndexArrays, cache_size, time_key
 from searchsvc.completion import Completer
 from searchsvc.generations import CURRENT, Generation, IndexStore, IndexUnavailable
 from searchsvc.query import MAX_QUERY_CHARS, QueryError, analyze, build, mark_question_words, parse
@@ -125,7 +125,7 @@ class SearchResult:
 class _Open:
     """The index generation this process searches, and its searcher."""
 
-    def __init__(self, gen: Generation, ix, stamp: tuple, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+    def __init__(self, gen: Generation, ix, stamp: tuple, cache_mb: int = 0) -> None:
         self.gen = gen
         self.ix = ix
         self.stamp = stamp
@@ -133,7 +133,8 @@ class _Open:
         self.pid = os.getpid()
         # Whoosh's readers seek shared files: one lock for every read of this generation (threaded servers).
         self.io = threading.RLock()
-        self.arrays = IndexArrays(self.searcher.reader(), cache_bytes, io=self.io)
+        reader = self.searcher.reader()
+        self.arrays = IndexArrays(reader, cache_size(reader.doc_count_all(), cache_mb), io=self.io)
         self.ranker = Ranker(self.arrays)
         self.speller = Speller(self.searcher.reader(), io=self.io)
         self.completer = Completer(self.arrays, self.ranker)
@@ -227,7 +228,7 @@ class SearchService:
             if self._open is not None and self._open.stamp == stamp:
                 return self._open
             gen, ix = self.store.open()
-            opened = _Open(gen, ix, stamp, cache_size(ix.doc_count_all(), self.cache_mb))
+            opened = _Open(gen, ix, stamp, self.cache_mb)
             switching = self._open is not None
             if switching:
                 # A reindex published: get the new generation ready before anyone searches it, so no
