@@ -41,25 +41,24 @@ def worker_pids(master: int) -> set[int]:
     return pids
 
 
-def rss_kib(pid: int) -> int | None:
+def _proc_kib(path: str, field: str) -> int | None:
+    """A ``Field:  N kB`` line of a /proc file, in KiB; None once the process is gone."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     except OSError:
         return None
     return None
+
+
+def rss_kib(pid: int) -> int | None:
+    return _proc_kib(f"/proc/{pid}/status", "VmRSS")
 
 
 def pss_kib(pid: int) -> int | None:
     """Proportional set size: pages shared with the master and the other worker counted by share."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
+    return _proc_kib(f"/proc/{pid}/smaps_rollup", "Pss")
 
 
 def start_gunicorn(index_dir: Path, workdir: Path, workers: int, port: int = 0,
