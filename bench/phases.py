@@ -4,7 +4,8 @@
 
 Asks every k-th ViNewsQA dev question twice through SearchService.search and
 times, on the second pass, each phase (query analysis, stage one, proximity,
-stored fields and highlighting, facets, did-you-mean) by wrapping it.
+stored fields and highlighting, facets, did-you-mean) by wrapping it; then
+how much of the posting cache the questions fill.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ def main() -> None:
     print(f"{n} questions, {(time.perf_counter() - start) / n * 1000:.1f} ms each")
     for label, seconds in spent.most_common():
         print(f"  {label}: {seconds / n * 1000:.1f} ms")
+    arrays = service.current().arrays
+    print(f"posting cache: {arrays._cached / 2**20:.0f} MB held of {arrays.cache_bytes / 2**20:.0f} MB")
 
 
 if __name__ == "__main__":
