@@ -9,16 +9,20 @@ from flask import Flask
 
 from searchsvc import config as _config
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "templates_dir"]
+
+
+def templates_dir() -> Path:
+    """The Jinja templates: ``searchsvc/templates`` in an installed package (the wheel maps the repo's top-level
+    ``templates/`` there, see pyproject.toml), else ``templates/`` beside the package in a checkout."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "templates"
+    return packaged if packaged.is_dir() else here.parent / "templates"
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Application factory, as in Flask's tutorial: defaults, instance config, environment."""
-    app = Flask(
-        __name__,
-        instance_path=str(_config.instance_path()),
-        template_folder=str(Path(__file__).resolve().parent.parent / "templates"),
-    )
+    app = Flask(__name__, instance_path=str(_config.instance_path()), template_folder=str(templates_dir()))
     app.config.update(_config.load(test_config))
     app.json.ensure_ascii = False  # Vietnamese as text in the JSON API, not \u escapes
 
@@ -36,6 +40,23 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(web.api)
     app.register_blueprint(pages.pages)
     web.register_error_handlers(app)
+    _front_door(app)
     for command in cli.COMMANDS:
         app.cli.add_command(command)
     return app
+
+
+def _front_door(app: Flask) -> None:
+    """What a deployment configures about the world in front: trusted proxies, browser origins for /api/*."""
+    proxies = int(app.config["PROXY_COUNT"])
+    if proxies > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # nginx sets X-Forwarded-For/-Proto/-Host/-Port (deploy/nginx.conf): the reader's address and the
+        # public URL, for links the app writes in full (the OpenSearch description).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies)
+    allowed = _config.origins(app.config["CORS_ORIGINS"])
+    if allowed:
+        from flask_cors import CORS
+
+        CORS(app, resources={r"/api/*": {"origins": allowed}}, methods=["GET", "OPTIONS"], max_age=3600)

@@ -7,6 +7,7 @@ agree everywhere.
 from __future__ import annotations
 
 import os
+import re
 import runpy
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_QUERY_CHARS": 500,
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "POSTINGS_CACHE_MB": 0,  # 0: 512 MB per 50,000 articles, at least 512 MB (arrays.cache_size)
+    # Origins (scheme://host[:port]) whose pages may call /api/* from a browser; none by default.
+    "CORS_ORIGINS": [],
+    # How many reverse proxies (nginx) stand in front: their X-Forwarded-* headers are then trusted.
+    "PROXY_COUNT": 0,
 }
 ENV_PREFIX = "SEARCHSVC_"
 
@@ -34,11 +39,26 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     for key in list(DEFAULTS):
         env = os.environ.get(ENV_PREFIX + key)
         if env is not None:
-            config[key] = type(DEFAULTS[key])(env) if not isinstance(DEFAULTS[key], str) else env
+            config[key] = _from_env(env, DEFAULTS[key])
     if os.environ.get(ENV_PREFIX + "INDEX"):  # the short name operators use; wins over SEARCHSVC_INDEX_DIR
         config["INDEX_DIR"] = os.environ[ENV_PREFIX + "INDEX"]
     config.update(overrides or {})
     return config
+
+
+def _from_env(text: str, default: Any) -> Any:
+    """An environment variable in the type of its default; a list is written separated by commas or spaces."""
+    if isinstance(default, list):
+        return [item for item in re.split(r"[\s,]+", text) if item]
+    if isinstance(default, str):
+        return text
+    return type(default)(text)
+
+
+def origins(value: str | list[str] | tuple[str, ...]) -> list[str]:
+    """CORS_ORIGINS as a list, also when instance/config.py gives one string."""
+    items = re.split(r"[\s,]+", value) if isinstance(value, str) else list(value)
+    return [item.strip().rstrip("/") for item in items if item.strip()]
 
 
 def resolve_index(option: str | os.PathLike[str] | None) -> Path:
