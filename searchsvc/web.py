@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from jinja2 import TemplateNotFound
 from werkzeug.exceptions import HTTPException, NotFound
 
 from searchsvc.search import MAX_PER_PAGE, IndexUnavailable, QueryError, SearchRequest, SearchService
@@ -101,10 +102,49 @@ def api_openapi() -> Response:
     return jsonify(document())
 
 
+# The templates the HTML pages render (search.html and article.html extend base.html; every page error is error.html).
+PAGE_TEMPLATES = ("base.html", "search.html", "article.html", "error.html")
+
+
+def templates_problem(app: Flask) -> str | None:
+    """Why the HTML pages cannot be rendered (a template that does not load), or None.
+
+    A package installed without its templates answers every page with an error while the index is fine, so
+    /healthz checks them too. Jinja keeps the templates it loaded (outside debug), so a success is remembered for
+    the process; a failure is looked at again on the next call (a few ``stat`` calls): a repaired install is seen
+    without a restart.
+    """
+    if app.extensions.get("searchsvc.templates_ok"):
+        return None
+    failed: list[str] = []
+    for name in PAGE_TEMPLATES:
+        try:
+            app.jinja_env.get_template(name)
+        except Exception as exc:  # TemplateNotFound, a syntax error, an unreadable file: the page fails the same way
+            failed.append(name if isinstance(exc, TemplateNotFound) else f"{name} ({exc})")
+    if not failed:
+        app.extensions["searchsvc.templates_ok"] = True
+        return None
+    return (f"the page templates cannot be loaded from {app.template_folder}: {', '.join(failed)}; "
+            "the HTML pages cannot be served")
+
+
 @api.get("/healthz")
 def healthz() -> Response:
-    """200 with status "ok" or "degraded" (and its problems); 503 in the error shape when nothing can be served."""
-    return jsonify(service().health())
+    """200 with status "ok" or "degraded" (and its problems); 503 in the error shape when the index cannot be
+    served or the pages' templates cannot be loaded, so that a load balancer takes the instance out."""
+    broken = templates_problem(current_app)
+    try:
+        health = service().health()
+    except IndexUnavailable as exc:
+        if broken is None:
+            raise
+        return error_response(503, f"the search index is not available: {exc}; {broken}")
+    if broken is not None:
+        # The index is not the problem: say so, with what a 200 would have reported.
+        return error_response(503, f"{broken} (the index itself is served: generation {health['generation']}, "
+                                   f"{health['documents']} documents)")
+    return jsonify(health)
 
 
 def register_error_handlers(app: Flask) -> None:
