@@ -67,7 +67,7 @@ class IndexArrays:
     def __init__(self, reader, cache_bytes: int = DEFAULT_CACHE_BYTES, io: threading.RLock | None = None) -> None:
         self.reader = reader
         self.io = io or threading.RLock()
-        self.leaves = list(reader.leaf_readers())
+        self.leaves = segments(reader)
         self.size = reader.doc_count_all()
         self.live = np.ones(self.size, dtype=bool)
         for seg, base in self.leaves:
@@ -85,7 +85,7 @@ class IndexArrays:
     def rebind(self, reader, io: threading.RLock) -> None:
         """Read through another reader of the same generation from now on (see SearchService after a fork)."""
         self.reader, self.io = reader, io
-        self.leaves = list(reader.leaf_readers())
+        self.leaves = segments(reader)
         self._lock = threading.Lock()
 
     # --- postings -----------------------------------------------------------------------
@@ -200,6 +200,12 @@ class IndexArrays:
                 dtype=np.int64, count=self.size,
             )
         return self._published
+
+
+def segments(reader) -> list[tuple]:
+    """The reader's segments with their first document number; none for an empty index (Whoosh then gives an
+    EmptyReader, which has no term or column tables to read)."""
+    return [(seg, base) for seg, base in reader.leaf_readers() if seg.doc_count_all()]
 
 
 def time_key(when: datetime) -> int:

@@ -40,26 +40,29 @@ def _fail(message: str, code: int = 2) -> None:
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Processes for word segmentation. Default: the number of cores.")
 @click.option("--wait", is_flag=True, help="Wait for a running reindex to end instead of refusing.")
+@click.option("--allow-partial", is_flag=True,
+              help="With --full: publish even when a source could not be read or nothing was read.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress, only problems and the summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def reindex_command(sources, index_dir, full, delete_missing, jobs, wait, quiet, as_json) -> None:
+def reindex_command(sources, index_dir, full, delete_missing, jobs, wait, allow_partial, quiet, as_json) -> None:
     """Index articles from SOURCES (files, directories or feed URLs) into a new generation and switch to it.
 
     Reads JSON Lines (.jsonl, .jsonl.gz), the portal text export (.txt), saved HTML article pages and
     RSS/Atom feeds (files, or http(s) URLs when the network allows); files are also recognised by content.
     Bad records are reported with file and line; the rest is indexed. Exit
-    status 1 when any record failed, 2 when the reindex could not run.
+    status 1 when any record failed, 2 when the reindex could not run or was refused (a full rebuild missing
+    a source, or empty): the previous generation then keeps serving.
     """
     from searchsvc.generations import IndexBusy, IndexStore, describe_os_error
-    from searchsvc.indexer import reindex
+    from searchsvc.indexer import ReindexRefused, reindex
 
     index_dir = resolve_index(index_dir)
     try:
         summary = reindex(
             sources, index_dir, full=full, delete_missing=delete_missing, jobs=jobs, wait=wait,
-            progress=not quiet, echo=lambda m: click.echo(m, err=True),
+            allow_partial=allow_partial, progress=not quiet, echo=lambda m: click.echo(m, err=True),
         )
-    except IndexBusy as exc:
+    except (IndexBusy, ReindexRefused) as exc:
         _fail(str(exc))
     except OSError as exc:
         served = IndexStore(index_dir).current()
@@ -80,10 +83,16 @@ def reindex_command(sources, index_dir, full, delete_missing, jobs, wait, quiet,
 @click.option("--json", "as_json", is_flag=True, help="Print the same JSON object as GET /api/search.")
 def search_command(query, index_dir, limit, as_json) -> None:
     """Search the index from the shell, for a quick check."""
+    from searchsvc.analysis import load_model
     from searchsvc.search import IndexUnavailable, QueryError, SearchRequest, SearchService
 
+    if not query.strip():
+        raise click.UsageError("QUERY is empty: give the words to search for")
     service = SearchService(resolve_index(index_dir))
     try:
+        # Start-up first (pyvi's model, opening the index), so that took_ms is the search, as the API reports it.
+        load_model()
+        service.current()
         result = service.search(SearchRequest(q=query, per_page=limit))
     except QueryError as exc:
         _fail(str(exc))
@@ -115,11 +124,13 @@ def stats_command(index_dir, as_json) -> None:
     s = stats["last_reindex_summary"]
     click.echo(f"index:        {stats['index']}")
     click.echo(f"generation:   {stats['generation']}")
+    click.echo(f"built:        {stats['built_at']}")
     click.echo(f"documents:    {stats['documents']}")
     click.echo(f"size:         {stats['size_bytes'] / 1e6:.1f} MB")
     click.echo(f"last reindex: {stats['last_reindex']} ({stats['last_reindex_mode']}): "
-               f"added {s['added']}, updated {s['updated']}, unchanged {s['unchanged']}, "
-               f"deleted {s['deleted']}, failed {s['failed']}")
+               f"read {s['read']}, added {s['added']}, updated {s['updated']}, unchanged {s['unchanged']}, "
+               f"deleted {s['deleted']}, failed {s['failed']}"
+               + ("" if stats["last_reindex_published"] else "; nothing changed, no new generation"))
     for problem in stats.get("problems", []):
         click.echo(f"problem:      {problem}")
 

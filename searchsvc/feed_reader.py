@@ -32,7 +32,7 @@ def read_feed_url(url: str) -> Iterator[Article | ReadProblem | ReadNotice]:
     try:
         data = fetch(url, MAX_FEED_BYTES)
     except FetchError as exc:
-        yield ReadProblem(url, None, str(exc))
+        yield ReadProblem(url, None, str(exc), unread=True)
         return
     yield from read_feed(data, key=url, origin=url)
 
@@ -42,7 +42,7 @@ def read_feed_file(path: Path, key: str) -> Iterator[Article | ReadProblem | Rea
     try:
         data = path.read_bytes()
     except OSError as exc:
-        yield ReadProblem(str(path), None, f"cannot read file: {exc.strerror or exc}")
+        yield ReadProblem(str(path), None, f"cannot read file: {exc.strerror or exc}", unread=True)
         return
     yield from read_feed(data, key=key, origin=str(path))
 
@@ -58,11 +58,12 @@ def read_feed(data: bytes, *, key: str, origin: str) -> Iterator[Article | ReadP
     entries = parsed.get("entries") or []
     version = parsed.get("version") or ""
     if not entries:
-        if parsed.get("bozo") and not version:
+        unreadable = bool(parsed.get("bozo")) and not version
+        if unreadable:
             reason = f"not a readable RSS or Atom feed: {parsed.get('bozo_exception')}"
         else:
             reason = "feed has no entries"
-        yield ReadProblem(origin, None, reason)
+        yield ReadProblem(origin, None, reason, unread=unreadable)
         return
     if parsed.get("bozo"):
         yield ReadNotice(origin, None, "lenient", f"malformed feed read leniently: {parsed.get('bozo_exception')}")

@@ -7,6 +7,7 @@ Layout of an index directory::
       gen-000006/      the previous generation, kept for readers still on it
       gen-000007/      a Whoosh index plus meta.json
       .reindex.lock    held (flock) by the one running reindex
+      last-run.json    what the last finished reindex did, also when it changed nothing
 
 Whoosh writes in place and does not fsync, so a crash during a commit can
 leave an index no one should serve. A reindex therefore always writes into a
@@ -46,6 +47,7 @@ from whoosh import index as whoosh_index
 CURRENT = "CURRENT"
 LOCK = ".reindex.lock"
 META = "meta.json"
+LAST_RUN = "last-run.json"
 FILES = "files"
 _GEN_RE = re.compile(r"^gen-(\d{6,})$")
 _FAILED = "failed "
@@ -252,6 +254,19 @@ class IndexStore:
             out.append(f"only {_megabytes(free)} free on the file system holding {self.root} "
                        f"(a reindex may need {_megabytes(need)}): the next reindex may fail")
         return out
+
+    def last_run(self) -> dict[str, Any]:
+        """What the last finished reindex recorded (:meth:`record_run`); {} before the first."""
+        try:
+            return json.loads((self.root / LAST_RUN).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def record_run(self, run: dict[str, Any]) -> None:
+        """Keep what a reindex did, including one that published nothing because nothing changed."""
+        tmp = self.root / (LAST_RUN + ".tmp")
+        tmp.write_text(json.dumps(run, ensure_ascii=False, indent=2), encoding="utf-8")
+        os.replace(tmp, self.root / LAST_RUN)
 
     def generations(self) -> list[Generation]:
         if not self.root.is_dir():

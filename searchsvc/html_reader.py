@@ -87,7 +87,7 @@ def read_html_file(path: Path, key: str) -> Iterator[Article | ReadProblem | Rea
     try:
         data = path.read_bytes()
     except OSError as exc:
-        yield ReadProblem(str(path), None, f"cannot read file: {exc.strerror or exc}")
+        yield ReadProblem(str(path), None, f"cannot read file: {exc.strerror or exc}", unread=True)
         return
     article_id = "html-" + hashlib.sha1(key.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
     yield from read_html_page(data, article_id=article_id, origin=str(path))

@@ -21,13 +21,17 @@ from pathlib import Path
 from searchsvc import analysis
 from searchsvc.codec import pack_offsets
 from searchsvc.fetch import is_url
-from searchsvc.generations import IndexStore, now_iso
+from searchsvc.generations import Generation, IndexStore, now_iso
 from searchsvc.parallel import ParallelWriter
 from searchsvc.pool import segment_writer
 from searchsvc.readers import Article, ReadNotice, ReadProblem, read_sources
 from searchsvc.schema import FOLDED, SYLLABLE, TEXT_PARTS, WORD, build_schema, codec, field_name, offsets_field
 
 BATCH = 32
+
+
+class ReindexRefused(Exception):
+    """A full rebuild that would serve fewer articles than it was given, unasked: nothing is published."""
 
 
 @dataclass
@@ -47,11 +51,12 @@ class Summary:
     generation: str = ""
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)  # sources (or parts) that could not be read at all
 
     def as_dict(self) -> dict:
         d = asdict(self)
-        d.pop("problems")
-        d.pop("notes")
+        for name in ("problems", "notes", "unread"):
+            d.pop(name)
         return d
 
     def line(self) -> str:
@@ -60,8 +65,12 @@ class Summary:
             f"deleted {self.deleted}, failed {self.failed}"
             + (f", merged duplicates {self.merged}" if self.merged else "")
             + (f", skipped files {self.skipped_files}" if self.skipped_files else "")
-            + f"; {self.documents} articles in {self.generation} ({self.seconds:.1f} s)"
+            + f"; {articles(self.documents)} in {self.generation} ({self.seconds:.1f} s)"
         )
+
+
+def articles(n: int) -> str:
+    return f"{n} article" if n == 1 else f"{n} articles"
 
 
 @dataclass(frozen=True)
@@ -221,6 +230,7 @@ def reindex(
     delete_missing: bool = False,
     jobs: int | None = None,
     wait: bool = False,
+    allow_partial: bool = False,
     progress: bool = False,
     echo: Callable[[str], None] = print,
 ) -> Summary:
@@ -229,6 +239,10 @@ def reindex(
     Incremental by default: articles whose content hash is unchanged are not
     touched. ``full`` rebuilds from nothing. On any error the new generation
     is discarded and the previous one keeps serving.
+
+    A full rebuild replaces every served article, so a source it could not read
+    (a mistyped path, an unreachable feed) or an empty result would silently
+    remove articles: it raises ReindexRefused instead, unless ``allow_partial``.
     """
     from whoosh import index as whoosh_index
 
@@ -244,6 +258,11 @@ def reindex(
         # publish even when nothing changed, which points CURRENT at an intact generation again.
         repair = current is not None and not store.names(current)
         incremental = not full and current is not None
+        guard = full and current is not None and not allow_partial
+        if guard:
+            missing = [f"{p}: no such file or directory" for p in paths if not is_url(p) and not p.exists()]
+            if missing:  # refused before minutes of building
+                raise ReindexRefused(_refusal(_unread_reason(missing), current, None))
         gen = store.new_generation(copy_current=incremental)
         try:
             if incremental:
@@ -257,6 +276,10 @@ def reindex(
             with ix.reader() as reader:
                 summary.documents = reader.doc_count()
             ix.close()
+            if guard and summary.unread:
+                raise ReindexRefused(_refusal(_unread_reason(summary.unread), current, summary.documents))
+            if guard and summary.documents == 0 and _served_count(current):
+                raise ReindexRefused(_refusal("it holds no articles", current, 0))
             summary.seconds = time.monotonic() - start
             if changed or repair:
                 summary.generation = gen.name
@@ -270,6 +293,8 @@ def reindex(
             else:
                 store.discard(gen)
                 summary.generation = current.name
+            store.record_run({**summary.as_dict(), "finished_at": now_iso(), "published": bool(changed or repair),
+                              "mode": "incremental" if incremental else "full"})
         except OSError as exc:
             store.discard(gen)
             if exc.filename is None:  # a write through a file object does not say which file: name the generation
@@ -280,6 +305,29 @@ def reindex(
             raise
         store.clean()
     return summary
+
+
+def _served_count(gen: Generation) -> int:
+    from whoosh import index as whoosh_index
+
+    ix = whoosh_index.open_dir(str(gen.path))
+    try:
+        return ix.doc_count()
+    finally:
+        ix.close()
+
+
+def _unread_reason(unread: list[str]) -> str:
+    shown = "; ".join(unread[:3]) + (f"; and {len(unread) - 3} more" if len(unread) > 3 else "")
+    return f"{len(unread)} source{'s' if len(unread) > 1 else ''} could not be read ({shown})"
+
+
+def _refusal(reason: str, served: Generation, built: int | None) -> str:
+    """Says what was refused, what is still served, and the two ways on."""
+    publish = "an empty index" if built == 0 else (
+        f"the {articles(built)} that could be read" if built is not None else "what can be read")
+    return (f"refusing to publish the full rebuild: {reason}. {served.name} ({articles(_served_count(served))}) "
+            f"is still served. Fix SOURCES and run again, or pass --allow-partial to publish {publish}.")
 
 
 def _articles(paths: list[Path], summary: Summary, echo: Callable[[str], None]) -> Iterator[Prepared]:
@@ -303,6 +351,8 @@ def _articles(paths: list[Path], summary: Summary, echo: Callable[[str], None]) 
     for item in read_sources(paths, notices=notices):
         drain()
         if isinstance(item, ReadProblem):
+            if item.unread:
+                summary.unread.append(str(item))
             if item.line is None and "unsupported" in item.reason:
                 summary.skipped_files += 1
             else:

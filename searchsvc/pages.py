@@ -378,13 +378,15 @@ def render_error(status: int, title: str, message: str, **extra: Any) -> Respons
 def index() -> Response | str:
     q = request.args.get("q", "")
     if "q" not in request.args and not has_filters():
-        return render_template("search.html", state="home", q="", examples=EXAMPLES, autofocus=True)
+        return render_template("search.html", state="home", q="", examples=EXAMPLES, autofocus=True,
+                               nothing_indexed=_nothing_indexed())
     problem = check_params()
     if problem:
         return render_error(400, "Không thể tìm kiếm với yêu cầu này", problem, **_plain_search_link())
     req = search_request()
     if not req.q.strip() and not has_filters():
-        return render_template("search.html", state="empty", q=q, examples=EXAMPLES, autofocus=True)
+        return render_template("search.html", state="empty", q=q, examples=EXAMPLES, autofocus=True,
+                               nothing_indexed=_nothing_indexed())
     try:
         result = service().search(req)
     except QueryError:
@@ -408,7 +410,16 @@ def index() -> Response | str:
         suggestion=result.suggestion,
         suggestion_href=search_href(q=result.suggestion["text"]) if result.suggestion else None,
         examples=EXAMPLES,
+        nothing_indexed=not result.total and _nothing_indexed(),
     )
+
+
+def _nothing_indexed() -> bool:
+    """An index with no articles yet (a new site): the page says so instead of suggesting other words."""
+    try:
+        return service().document_count() == 0
+    except IndexUnavailable:
+        return False  # the home page still shows; a search then says the index is unavailable
 
 
 def _beyond_last_page(req):

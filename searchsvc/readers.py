@@ -82,6 +82,9 @@ class ReadProblem:
     path: str
     line: int | None
     reason: str
+    #: A source, or part of one, could not be read (missing, unreadable, unreachable, truncated): its articles
+    #: are absent from this run, so a full rebuild must not publish without them (see indexer.reindex).
+    unread: bool = False
 
     def __str__(self) -> str:
         if self.line is None:
@@ -184,7 +187,7 @@ def _read_paths(paths: Iterable[Path | str]) -> Iterator[Article | ReadProblem |
         elif path.exists():
             yield from read_file(path)
         else:
-            yield ReadProblem(str(path), None, "no such file or directory")
+            yield ReadProblem(str(path), None, "no such file or directory", unread=True)
 
 
 def canonical_url(url: str) -> str:
@@ -240,7 +243,7 @@ def read_file(path: Path, *, root: Path | None = None) -> Iterator[Article | Rea
     path = Path(path)
     name = path.name.lower()
     if not path.exists():
-        yield ReadProblem(str(path), None, "no such file or directory")
+        yield ReadProblem(str(path), None, "no such file or directory", unread=True)
     elif path.is_dir():
         yield ReadProblem(str(path), None, "is a directory, not a file")
     elif name.endswith(".jsonl.gz"):
@@ -331,7 +334,7 @@ def _read_directory(directory: Path, root: Path, seen: set[Path]) -> Iterator[Ar
     try:
         entries = sorted(directory.iterdir(), key=lambda p: p.name)
     except OSError as exc:
-        yield ReadProblem(str(directory), None, f"cannot list directory: {exc.strerror}")
+        yield ReadProblem(str(directory), None, f"cannot list directory: {exc.strerror}", unread=True)
         return
     for entry in entries:
         if entry.name.startswith(".") or entry.name.upper().startswith("README"):
@@ -358,7 +361,8 @@ def _read_jsonl(path: Path, *, compressed: bool) -> Iterator[Article | ReadProbl
             for lineno, raw in enumerate(fh, start=1):
                 if lineno == 1 and raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
                     yield ReadProblem(str(path), None, "the file is UTF-16 (it starts with a UTF-16 byte order "
-                                                       "mark); JSON Lines must be UTF-8: save it as UTF-8")
+                                                       "mark); JSON Lines must be UTF-8: save it as UTF-8",
+                                      unread=True)
                     return
                 item = _parse_jsonl_line(path, lineno, raw)
                 if item is not None:
@@ -368,9 +372,10 @@ def _read_jsonl(path: Path, *, compressed: bool) -> Iterator[Article | ReadProbl
             str(path),
             lineno + 1,
             f"gzip data truncated or corrupt, stopped reading: {exc}",
+            unread=True,
         )
     except OSError as exc:
-        yield ReadProblem(str(path), None, f"cannot read file: {exc.strerror or exc}")
+        yield ReadProblem(str(path), None, f"cannot read file: {exc.strerror or exc}", unread=True)
 
 
 def _parse_jsonl_line(path: Path, lineno: int, raw: bytes) -> Article | ReadProblem | None:
@@ -494,7 +499,7 @@ def _read_portal_text(path: Path, key: str) -> Iterator[Article | ReadProblem]:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        yield ReadProblem(str(path), None, f"cannot read file: {exc.strerror or exc}")
+        yield ReadProblem(str(path), None, f"cannot read file: {exc.strerror or exc}", unread=True)
         return
     try:
         text = data.decode("utf-8-sig")

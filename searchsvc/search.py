@@ -245,6 +245,10 @@ class SearchService:
         """Open the current generation and build its tables now (before gunicorn forks its workers)."""
         self.current().warm()
 
+    def document_count(self) -> int:
+        """Articles served now; 0 is a normal state (nothing indexed yet), not an error."""
+        return self.current().arrays.doc_count
+
     def health(self) -> dict[str, Any]:
         """``status`` "ok", or "degraded" with ``problems`` (plain words) when serving but something needs fixing.
 
@@ -266,16 +270,21 @@ class SearchService:
         }
 
     def stats(self) -> dict[str, Any]:
+        """The served generation, and the last reindex: a run that changed nothing publishes no generation,
+        so it is read from the index's last-run record (the generation's own meta before the first record)."""
         opened = self.current()
         meta = opened.gen.meta()
+        run = self.store.last_run() or {**meta, "finished_at": meta.get("built_at"), "published": True}
         return {
             "index": str(self.store.root),
             "generation": opened.gen.number,
             "documents": opened.searcher.doc_count(),
             "size_bytes": self.store.size_bytes(opened.gen),
-            "last_reindex": meta.get("built_at"),
-            "last_reindex_mode": meta.get("mode"),
-            "last_reindex_summary": {k: meta.get(k) for k in
+            "built_at": meta.get("built_at"),
+            "last_reindex": run.get("finished_at"),
+            "last_reindex_mode": run.get("mode"),
+            "last_reindex_published": bool(run.get("published")),
+            "last_reindex_summary": {k: run.get(k) for k in
                                      ("read", "added", "updated", "unchanged", "deleted", "failed", "seconds")},
             "problems": self.store.problems(opened.gen),
         }

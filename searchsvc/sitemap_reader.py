@@ -30,7 +30,7 @@ def read_sitemap_file(path: Path, depth: int = 0) -> Iterator[Article | ReadProb
     try:
         tree = etree.parse(str(path), parser)
     except (OSError, etree.XMLSyntaxError) as exc:
-        yield ReadProblem(str(path), None, f"not a readable sitemap: {exc}")
+        yield ReadProblem(str(path), None, f"not a readable sitemap: {exc}", unread=True)
         return
     root = tree.getroot()
     nested = etree.QName(root).localname == "sitemapindex"
@@ -43,16 +43,19 @@ def read_sitemap_file(path: Path, depth: int = 0) -> Iterator[Article | ReadProb
             continue
         if is_url(loc):
             if nested:
-                yield ReadProblem(str(path), line, f"sitemap {loc} is on the web; save it beside this one to read it")
+                yield ReadProblem(str(path), line, f"sitemap {loc} is on the web; save it beside this one to read it",
+                                  unread=True)
             else:
                 yield from _read_page_url(loc, str(path), line)
             continue
         target = _local_path(loc, path.parent)
         if not target.is_file():
-            yield ReadProblem(str(path), line, f"listed {'sitemap' if nested else 'page'} not found: {target}")
+            yield ReadProblem(str(path), line, f"listed {'sitemap' if nested else 'page'} not found: {target}",
+                              unread=True)
         elif nested:
             if depth >= MAX_DEPTH:
-                yield ReadProblem(str(path), line, f"sitemaps nested deeper than {MAX_DEPTH}, {target} not read")
+                yield ReadProblem(str(path), line, f"sitemaps nested deeper than {MAX_DEPTH}, {target} not read",
+                                  unread=True)
             else:
                 yield from read_sitemap_file(target, depth + 1)
         else:
@@ -72,7 +75,7 @@ def _read_page_url(url: str, sitemap: str, line: int) -> Iterator[Article | Read
     try:
         data = fetch(url, MAX_PAGE_BYTES)
     except FetchError as exc:
-        yield ReadProblem(sitemap, line, str(exc))
+        yield ReadProblem(sitemap, line, str(exc), unread=True)
         return
     article_id = "html-" + hashlib.sha1(canonical_url(url).encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
     yield from read_html_page(data, article_id=article_id, origin=url)

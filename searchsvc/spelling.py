@@ -22,6 +22,7 @@ import math
 import threading
 
 from searchsvc.analysis import fold
+from searchsvc.arrays import segments
 from searchsvc.schema import SYLLABLE, WORD, field_name
 
 MAX_WORD_SYLLABLES = 4
@@ -46,7 +47,7 @@ class Speller:
     def _lexicon(self, fieldname: str) -> set[str]:
         words: set[str] = set()
         with self.io:
-            for seg, _ in self.reader.leaf_readers():
+            for seg, _ in segments(self.reader):
                 if fieldname in seg.schema:
                     words.update(t.decode("utf-8") for t in seg.lexicon(fieldname))
         return words

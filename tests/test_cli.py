@@ -37,7 +37,7 @@ def test_reindex_the_seed_then_search_it(cli_runner, seeds_dir: Path, tmp_path: 
     result = cli_runner.invoke(cli, ["reindex", str(seeds_dir), "--index", str(index), "--jobs", "1"])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("read 1, added 1, updated 0, unchanged 0, deleted 0, failed 0; "
-                                    "1 articles in gen-000001 (")
+                                    "1 article in gen-000001 (")
 
     result = cli_runner.invoke(cli, ["search", "Long Biên", "--json", "--index", str(index)])
     assert result.exit_code == 0, result.output
@@ -72,10 +72,11 @@ def test_stats(cli_runner, tmp_index: Path) -> None:
     lines = result.stdout.splitlines()
     assert lines[0] == f"index:        {tmp_index}"
     assert lines[1] == "generation:   1"
-    assert lines[2] == "documents:    33"
-    assert re.fullmatch(r"size:         \d+\.\d MB", lines[3])
-    assert re.fullmatch(r"last reindex: \S+ \(full\): added 33, updated 0, unchanged 0, deleted 0, failed 0",
-                        lines[4])
+    assert re.fullmatch(r"built:        20\S+", lines[2])
+    assert lines[3] == "documents:    33"
+    assert re.fullmatch(r"size:         \d+\.\d MB", lines[4])
+    assert re.fullmatch(r"last reindex: \S+ \(full\): read 33, added 33, updated 0, unchanged 0, deleted 0, "
+                        r"failed 0", lines[5])
 
     result = cli_runner.invoke(cli, ["stats", "--json", "--index", str(tmp_index)])
     assert result.exit_code == 0

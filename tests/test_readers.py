@@ -433,9 +433,9 @@ def test_read_sources_reports_missing_paths_and_continues(tmp_path: Path) -> Non
     missing = tmp_path / "nope"
     good = _write_lines(tmp_path / "g.jsonl", [_line(id="1", title="T")])
     assert list(read_sources([missing, good, str(missing) + ".jsonl"])) == [
-        ReadProblem(str(missing), None, "no such file or directory"),
+        ReadProblem(str(missing), None, "no such file or directory", unread=True),
         Article(id="1", title="T", origin=f"{good}:1"),
-        ReadProblem(str(missing) + ".jsonl", None, "no such file or directory"),
+        ReadProblem(str(missing) + ".jsonl", None, "no such file or directory", unread=True),
     ]
 
 
