@@ -226,8 +226,10 @@ def _chunks(text: str) -> Iterator[tuple[int, str]]:
 def load_model() -> None:
     """Load pyvi and open its tagger now (before forking workers, or at server start).
 
-    A process that opens the tagger later reads pyvi's temporary model file,
-    which another process's normal exit may already have deleted.
+    Forked workers then share the loaded model. Opening the tagger also
+    deletes the temporary model file pyvi's import writes, so that a process
+    ended by a signal leaves nothing in the temp directory
+    (``searchsvc.pyvi_features._pyvi``).
     """
     from searchsvc.pyvi_features import warm
 

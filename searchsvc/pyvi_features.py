@@ -30,6 +30,9 @@ exactly nothing, so the scores, and hence the labels, are the same; see
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 from collections.abc import Sequence
 from functools import cache
 from typing import TYPE_CHECKING
@@ -65,10 +68,10 @@ def _index() -> tuple[dict[str, set[str]], dict[str, dict[str, set[str]]]]:
     match, just as it finds no space-free part here. Built once on first use
     (later changes to pyvi's sets are not seen; pyvi never makes any).
 
-    pyvi is imported here, not at module top, as in ``searchsvc.analysis``:
-    the import costs about 1 s and 100 MiB.
+    pyvi is imported here (through ``_pyvi``), not at module top, as in
+    ``searchsvc.analysis``: the import costs about 1 s and 100 MiB.
     """
-    from pyvi.ViTokenizer import ViTokenizer
+    ViTokenizer = _pyvi()
 
     bigrams: dict[str, set[str]] = {}
     for gram in ViTokenizer.bi_grams:
@@ -261,31 +264,86 @@ def _items(tokens: Sequence[str]) -> list[tuple[bytes, ...]]:
     ]
 
 
-def _tagger() -> pycrfsuite.Tagger:
-    """pyvi's own pycrfsuite tagger, opened (sklearn_crfsuite opens it on first use).
+_open_lock = threading.Lock()
 
-    Sharing pyvi's object means a tagger opened before ``fork`` is inherited:
-    crfsuite reads the whole model into memory when it opens it and keeps no
-    file open, so each process tags with its own copy. A process that opens
-    it first reads pyvi's temporary model file instead, as pyvi's ``predict``
-    would; see ``warm`` for why that can fail after a fork.
+
+def _pyvi() -> type:
+    """pyvi's ``ViTokenizer``, imported, with its tagger open and its temporary model file deleted.
+
+    Importing pyvi unpickles its sklearn_crfsuite model, which writes the
+    crfsuite model (640 KB) to ``model*.crfsuite`` in the temp directory and
+    deletes it only from ``FileResource.__del__`` at normal interpreter exit:
+    a process ended by a signal left one file per process. So every use of
+    pyvi here comes through this function, which opens the tagger at once and
+    deletes the file (``_open_model``); the file exists only for the
+    millisecond between pyvi's unpickling and this.
     """
     from pyvi.ViTokenizer import ViTokenizer
 
-    return ViTokenizer.model.tagger_
+    if ViTokenizer.model.modelfile.name is not None:
+        _open_model(ViTokenizer.model)
+    return ViTokenizer
+
+
+def _open_model(model) -> None:
+    """Open ``model``'s tagger (unless already open) and delete its temporary file.
+
+    crfsuite reads the whole model file into memory when it opens it and
+    keeps no file open (checked by tests/test_pyvi_tempfile.py: the tagger
+    tags after the file is gone, in this process and in forked ones), so
+    nothing needs the file afterwards. ``FileResource`` is left with no name:
+    its ``__del__`` then has nothing to close or delete.
+
+    A process forked before the tagger was opened (pyvi imported by other
+    code, e.g. a test) may find the file already deleted by a sibling: it
+    opens the model through the descriptor sklearn_crfsuite's ``mkstemp``
+    left open, which it inherited.
+    """
+    import pycrfsuite
+
+    with _open_lock:
+        resource = model.modelfile
+        name = resource.name
+        if name is None:
+            return
+        if model._tagger is None:
+            tagger = pycrfsuite.Tagger()
+            try:
+                tagger.open(name)
+            except FileNotFoundError:
+                if not resource.auto:
+                    raise
+                tagger.open(f"/proc/self/fd/{resource.fd}")
+            model._tagger = tagger  # what sklearn_crfsuite's ``tagger_`` property does on first use
+            model._info_cached = None
+        if not resource.auto or resource.keep_tempfiles:
+            return  # a model file of the caller's, not a temporary one
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        with contextlib.suppress(OSError):
+            os.close(resource.fd)
+        resource.name = None
+
+
+def _tagger() -> pycrfsuite.Tagger:
+    """pyvi's own pycrfsuite tagger, opened.
+
+    Sharing pyvi's object means a tagger opened before ``fork`` is inherited:
+    crfsuite reads the whole model into memory when it opens it and keeps no
+    file open, so each process tags with its own copy.
+    """
+    return _pyvi().model.tagger_
 
 
 def warm() -> None:
     """Load pyvi, its n-gram index and its opened tagger now, e.g. before forking workers.
 
-    Workers forked afterwards inherit all of it. Without this, each worker
-    opens pyvi's temporary model file itself, and that file is gone as soon
-    as any process holding pyvi's unpickled model has exited through normal
-    interpreter shutdown (sklearn_crfsuite's ``FileResource.__del__`` deletes
-    it), a forked child included; later openers then fail.
+    Workers forked afterwards inherit all of it instead of each building the
+    index and opening the model again; and pyvi's temporary model file is
+    deleted now, in this process (see ``_pyvi``).
     """
-    _index()
     _tagger()
+    _index()
 
 
 def tag(sentences: Sequence[Sequence[str]]) -> list[list[str]]:

@@ -365,44 +365,51 @@ def test_tag_in_forked_workers() -> None:
 
 
 _FRESH_FORK = """
-import json, multiprocessing, os, sys
+import json, multiprocessing, os, sys, tempfile
 from pyvi.ViTokenizer import ViTokenizer
 from searchsvc import pyvi_features
 sents = json.loads(sys.argv[1])
 fork = multiprocessing.get_context("fork")
+temp = tempfile.gettempdir()
 
-# 1. pyvi imported before fork (as the indexer does) but the tagger not opened.
+# 1. pyvi imported before fork by code other than ours, its tagger not opened: each worker opens it
+# and deletes the model file; a worker that finds it already deleted by its sibling reads it through
+# the descriptor it inherited.
 assert ViTokenizer.model._tagger is None
+written = os.listdir(temp)
 with fork.Pool(2) as pool:
     lazy = pool.map(pyvi_features.tag, [sents[i::2] for i in range(2)])
 assert ViTokenizer.model._tagger is None
 
-# 2. warm() first; then a child that exits normally deletes pyvi's model file
-# (sklearn_crfsuite's FileResource.__del__), and the inherited tagger still works.
+# 2. warm() opens the tagger here (the file may be gone already: case 1's workers deleted it), then
+# a child that exits normally (sklearn_crfsuite's FileResource.__del__ runs) changes nothing for the
+# workers forked after it, which use the inherited tagger.
 pyvi_features.warm()
 pid = os.fork()
 if pid == 0:
     sys.exit(0)
 os.waitpid(pid, 0)
-file_gone = not os.path.exists(ViTokenizer.model.modelfile.name)
 with fork.Pool(2) as pool:
     warmed = pool.map(pyvi_features.tag, [sents[i::2] for i in range(2)])
-print(json.dumps([lazy, warmed, pyvi_features.tag(sents), file_gone]))
+print(json.dumps([lazy, warmed, pyvi_features.tag(sents), written, os.listdir(temp)]))
 """
 
 
-def test_tag_in_workers_forked_before_and_after_warm() -> None:
-    """In a fresh interpreter, so that pyvi's model file may be deleted."""
+def test_tag_in_workers_forked_before_and_after_warm(tmp_path: Path) -> None:
+    """In a fresh interpreter with its own temp directory, to see pyvi's model file come and go."""
     sents = [_syllables(p) for p in _FORK_TEXT]
     out = subprocess.run(
         [sys.executable, "-c", _FRESH_FORK, json.dumps(sents)],
         capture_output=True, text=True, timeout=120, check=True, cwd=Path(__file__).parents[1],
+        env={**os.environ, "TMPDIR": str(tmp_path)},
     )
-    lazy, warmed, parent, file_gone = json.loads(out.stdout)
+    lazy, warmed, parent, written, left = json.loads(out.stdout)
     expected = pyvi_labels(sents)
     assert lazy == warmed == [expected[i::2] for i in range(2)]
     assert parent == expected
-    assert file_gone  # the hazard warm() guards against is real
+    assert len(written) == 1 and written[0].startswith("model") and written[0].endswith(".crfsuite")
+    assert left == []
+    assert out.stderr == ""  # nothing from FileResource.__del__ about the missing file
 
 
 @pytest.mark.corpus

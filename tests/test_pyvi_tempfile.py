@@ -1,0 +1,217 @@
+"""pyvi's temporary model file never outlives the moment the tagger is opened.
+
+Importing pyvi unpickles its sklearn_crfsuite model, which writes the crfsuite
+model (640 KB) to ``model*.crfsuite`` in the temp directory and deletes it only
+at normal interpreter exit: each server process ended by a signal used to leave
+one. ``searchsvc.pyvi_features`` opens the tagger at once (crfsuite reads the
+whole file into memory) and deletes the file. Checked here with real processes,
+each with a temp directory of its own (``TMPDIR``): servers ended by SIGTERM and
+SIGKILL leave it empty, and tagging still works, in the process and in forked
+ones, once the file is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+START_TIMEOUT_S = 60.0
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _env(tmp_path: Path, index: Path) -> tuple[dict[str, str], Path]:
+    """This environment with an empty temp directory of its own, the index named and no other configuration."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCHSVC_")}
+    env.update(TMPDIR=str(temp), SEARCHSVC_INDEX=str(index), SEARCHSVC_INSTANCE_PATH=str(tmp_path / "instance"))
+    return env, temp
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _children(pid: int) -> set[int]:
+    """The live children of ``pid`` (gunicorn's workers), from /proc."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            state, ppid = stat[stat.rindex(")") + 2:].split()[:2]  # after "pid (comm) "
+            if int(ppid) == pid and state != "Z":
+                found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def _wait_healthy(proc: subprocess.Popen, port: int, log: Path, workers: int = 0) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+                if resp.status == 200 and len(_children(proc.pid)) >= workers:
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"the server did not answer /healthz:\n{log.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.1)
+
+
+def _stop(proc: subprocess.Popen, pids: set[int]) -> None:
+    """Whatever is left of a server this test started: SIGKILL to each of its processes, by id."""
+    for pid in pids:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(10)
+
+
+@pytest.fixture
+def started() -> Iterator[list[tuple[subprocess.Popen, set[int]]]]:
+    """Servers a test starts, with their workers; killed by id afterwards if still there."""
+    servers: list[tuple[subprocess.Popen, set[int]]] = []
+    yield servers
+    for proc, pids in servers:
+        _stop(proc, pids)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_dev_server_ended_by_a_signal_leaves_no_file(tmp_index: Path, tmp_path: Path, started, sig) -> None:
+    """``searchsvc serve`` (one process): nothing in its temp directory while it serves, nor after the signal."""
+    env, temp = _env(tmp_path, tmp_index)
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "searchsvc.cli", "serve", "--port", str(port)],
+                                env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
+    started.append((proc, {proc.pid}))
+    _wait_healthy(proc, port, log)
+    assert os.listdir(temp) == []  # gone while serving, not only at exit
+    proc.send_signal(sig)
+    assert proc.wait(30) == -sig
+    assert os.listdir(temp) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_gunicorn_ended_by_a_signal_leaves_no_file(tmp_index: Path, tmp_path: Path, started, sig) -> None:
+    """The README's production command with 2 workers; SIGTERM to the master (graceful stop), or SIGKILL to
+    the master and both workers at once (the OOM killer, ``kill -9`` of the service's processes)."""
+    env, temp = _env(tmp_path, tmp_index)
+    port = _free_port()
+    log = tmp_path / "gunicorn.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "python:searchsvc.gunicorn_conf", "-w", "2",
+             "-b", f"127.0.0.1:{port}", "--preload", "searchsvc:create_app()"],
+            env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+        )
+    pids = {proc.pid}
+    started.append((proc, pids))
+    _wait_healthy(proc, port, log, workers=2)
+    workers = _children(proc.pid)
+    pids |= workers
+    assert os.listdir(temp) == []
+    if sig == signal.SIGKILL:
+        for pid in (*workers, proc.pid):
+            os.kill(pid, signal.SIGKILL)
+    else:
+        proc.terminate()
+    proc.wait(30)
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers)
+    assert os.listdir(temp) == []
+
+
+_AFTER_THE_FILE = """
+import json, multiprocessing, os, sys, tempfile
+from pyvi.ViTokenizer import ViTokenizer  # by code other than ours: the file is written, the tagger not opened
+from searchsvc import pyvi_features
+
+sents = json.loads(sys.argv[1])
+temp = tempfile.gettempdir()
+model = ViTokenizer.model
+name = model.modelfile.name
+out = {"written": os.listdir(temp)}
+
+# A sibling (another process forked from here) deleted the file before this process opened the tagger:
+# a forked child opens it through the descriptor it inherited, and tags.
+os.unlink(name)
+fork = multiprocessing.get_context("fork")
+with fork.Pool(1) as pool:
+    out["child_first"] = pool.apply(pyvi_features.tag, (sents,))
+
+# Here, warm(): the tagger opened, no name left for FileResource.__del__; crfsuite holds the model in memory.
+pyvi_features.warm()
+out["name_after_warm"] = model.modelfile.name
+out["parent"] = pyvi_features.tag(sents)
+out["pyvi_tokenize"] = ViTokenizer.tokenize("Học sinh học ở Thành phố Hồ Chí Minh")
+with fork.Pool(2) as pool:
+    out["children"] = pool.map(pyvi_features.tag, [sents, sents])
+    out["children_tokenize"] = pool.map(ViTokenizer.tokenize, ["Ban Chấp Hành Trung ương Đảng họp tại Hà Nội"])
+out["left"] = os.listdir(temp)
+print(json.dumps(out))
+"""
+
+
+def test_tagging_works_once_the_file_is_gone(tmp_path: Path) -> None:
+    """In a fresh interpreter with its own temp directory: after the file is gone, pyvi_features.tag and
+    pyvi's own ViTokenizer.tokenize work in the process and in forked children, and the interpreter's exit
+    (FileResource.__del__, here and in the children) says nothing about the missing file."""
+    from searchsvc.analysis import load_model
+
+    load_model()  # in this process too: the model file goes, the tagger stays open
+    from pyvi.ViTokenizer import ViTokenizer
+
+    sents = [ViTokenizer.sylabelize(text)[1] for text in (
+        "Học sinh học ở Thành phố Hồ Chí Minh, an toàn khu.",
+        "Ban Chấp Hành Trung ương Đảng họp tại Hà Nội ngày 31/3/2021.",
+    )]
+    expected = [list(labels) for labels in ViTokenizer.model.predict(
+        [ViTokenizer.sent2features(s, False) for s in sents])]
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-c", _AFTER_THE_FILE, json.dumps(sents)],
+        capture_output=True, text=True, timeout=120, check=True, cwd=REPO, env={**os.environ, "TMPDIR": str(temp)},
+    )
+    out = json.loads(result.stdout)
+    assert len(out["written"]) == 1 and out["written"][0].startswith("model") and out["written"][0].endswith(
+        ".crfsuite")
+    assert out["child_first"] == expected
+    assert out["name_after_warm"] is None
+    assert out["parent"] == expected
+    assert out["children"] == [expected, expected]
+    assert out["pyvi_tokenize"] == "Học_sinh_học ở Thành_phố Hồ_Chí_Minh"
+    assert out["children_tokenize"] == ["Ban_Chấp_Hành Trung_ương Đảng họp tại Hà_Nội"]
+    assert out["left"] == []
+    assert result.stderr == ""
+    assert os.listdir(temp) == []
