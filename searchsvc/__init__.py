@@ -57,6 +57,20 @@ def _front_door(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies)
     allowed = _config.origins(app.config["CORS_ORIGINS"])
     if allowed:
+        from flask import request
         from flask_cors import CORS
 
-        CORS(app, resources={r"/api/*": {"origins": allowed}}, methods=["GET", "OPTIONS"], max_age=3600)
+        # Access-Control-Allow-Origin only for a request whose Origin is allowed (flask-cors's always_send would
+        # also give a request without Origin the first allowed origin). Any request header a preflight asks for
+        # is allowed (flask-cors's default): the API reads none, and a page's X-Requested-With harms nothing.
+        CORS(app, resources={r"/api/.*": {"origins": allowed}}, methods=["GET", "OPTIONS"], max_age=3600,
+             always_send=False, vary_header=False)
+
+        @app.after_request
+        def vary_on_origin(response):
+            """Every /api/* answer depends on Origin once CORS is on, those without Access-Control-Allow-Origin
+            too: a cache must not give one origin's answer to another. (flask-cors adds Vary: Origin only to
+            answers that allow an origin, and only when more than one is configured.)"""
+            if request.path.startswith("/api/"):
+                response.vary.add("Origin")
+            return response

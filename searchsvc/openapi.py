@@ -118,7 +118,9 @@ def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "searchsvc", "version": "0.1.0",
-                 "description": "Full-text search for Vietnamese news. Every error has the Error shape."},
+                 "description": "Full-text search for Vietnamese news. Every error has the Error shape. Pages of "
+                                "other sites may call it from the browser when the deployment lists their origins "
+                                "(CORS_ORIGINS): GET, answers and errors alike."},
         "paths": {
             "/api/search": {"get": {
                 "summary": "Ranked, highlighted, faceted search",
