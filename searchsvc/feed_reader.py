@@ -9,7 +9,6 @@ through `searchsvc.dates` first, because Vietnamese sites often put
 from __future__ import annotations
 
 import calendar
-import hashlib
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +19,7 @@ import feedparser
 from searchsvc.dates import parse_date, to_vietnam_time
 from searchsvc.fetch import FetchError, fetch
 from searchsvc.html_reader import clean_text, fragment_to_text
-from searchsvc.readers import VIETNAM_TZ, Article, ReadNotice, ReadProblem
+from searchsvc.readers import VIETNAM_TZ, Article, ReadNotice, ReadProblem, stable_id
 
 __all__ = ["read_feed", "read_feed_file", "read_feed_url"]
 
@@ -34,25 +33,24 @@ def read_feed_url(url: str) -> Iterator[Article | ReadProblem | ReadNotice]:
     except FetchError as exc:
         yield ReadProblem(url, None, str(exc), unread=True)
         return
-    yield from read_feed(data, key=url, origin=url)
+    yield from read_feed(data, origin=url)
 
 
-def read_feed_file(path: Path, key: str) -> Iterator[Article | ReadProblem | ReadNotice]:
-    """Read one saved feed; entry ids derive from `key` (the path below the walked root) and the entry's guid."""
+def read_feed_file(path: Path) -> Iterator[Article | ReadProblem | ReadNotice]:
+    """Read one saved feed."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         yield ReadProblem(str(path), None, f"cannot read file: {exc.strerror or exc}", unread=True)
         return
-    yield from read_feed(data, key=key, origin=str(path))
+    yield from read_feed(data, origin=str(path))
 
 
-def read_feed(data: bytes, *, key: str, origin: str) -> Iterator[Article | ReadProblem | ReadNotice]:
+def read_feed(data: bytes, *, origin: str) -> Iterator[Article | ReadProblem | ReadNotice]:
     """Every entry of a feed document as an Article; entries that cannot be one as ReadProblems.
 
-    The id mixes the file's key with the entry's guid so the same story in
-    two feeds (home page and section) is two records that the run then
-    merges by URL, instead of an id clash.
+    An entry's id comes from its link (`stable_id`), so the same story in two feeds, or as a saved page,
+    is one article; an entry without a link is known by its guid, else its title and date.
     """
     parsed = feedparser.parse(data, sanitize_html=True, resolve_relative_uris=False)
     entries = parsed.get("entries") or []
@@ -69,10 +67,10 @@ def read_feed(data: bytes, *, key: str, origin: str) -> Iterator[Article | ReadP
         yield ReadNotice(origin, None, "lenient", f"malformed feed read leniently: {parsed.get('bozo_exception')}")
     feed_title = clean_text(parsed.feed.get("title", ""))
     for number, entry in enumerate(entries, start=1):
-        yield from _entry(entry, number, key, origin, feed_title)
+        yield from _entry(entry, number, origin, feed_title)
 
 
-def _entry(entry: Any, number: int, key: str, origin: str, source: str) -> Iterator[Article | ReadProblem | ReadNotice]:
+def _entry(entry: Any, number: int, origin: str, source: str) -> Iterator[Article | ReadProblem | ReadNotice]:
     where = f"{origin}#{number}"
     link = (entry.get("link") or "").strip()
     title = fragment_to_text(entry.get("title", "")).replace("\n", " ")
@@ -100,9 +98,9 @@ def _entry(entry: Any, number: int, key: str, origin: str, source: str) -> Itera
                              f"entry {number} {title!r}: unparseable date {raw_date!r}; article left undated")
 
     tags = [clean_text(t.get("term") or "") for t in entry.get("tags") or []]
-    guid = entry.get("id") or link or title
+    guid = (entry.get("id") or "").strip()
     yield Article(
-        id="feed-" + hashlib.sha1(f"{key}\n{guid}".encode(), usedforsecurity=False).hexdigest()[:16],
+        id=stable_id("feed", link, *([guid] if guid else [title, raw_date])),
         title=title,
         sapo=summary,
         body=body,

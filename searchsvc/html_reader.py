@@ -10,7 +10,6 @@ right day in Asia/Ho_Chi_Minh.
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import re
@@ -26,7 +25,7 @@ from lxml import etree
 from trafilatura.utils import decode_file
 
 from searchsvc.dates import parse_date
-from searchsvc.readers import Article, ReadNotice, ReadProblem
+from searchsvc.readers import Article, ReadNotice, ReadProblem, stable_id
 
 __all__ = ["clean_text", "fragment_to_text", "read_html_file", "read_html_page"]
 
@@ -82,19 +81,21 @@ def fragment_to_text(fragment: str) -> str:
     return clean_text(root.text_content())
 
 
-def read_html_file(path: Path, key: str) -> Iterator[Article | ReadProblem | ReadNotice]:
-    """Read one saved page; its id is derived from `key` (the path below the walked root)."""
+def read_html_file(path: Path) -> Iterator[Article | ReadProblem | ReadNotice]:
+    """Read one saved page."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         yield ReadProblem(str(path), None, f"cannot read file: {exc.strerror or exc}", unread=True)
         return
-    article_id = "html-" + hashlib.sha1(key.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
-    yield from read_html_page(data, article_id=article_id, origin=str(path))
+    yield from read_html_page(data, origin=str(path))
 
 
-def read_html_page(data: bytes | str, *, article_id: str, origin: str) -> Iterator[Article | ReadProblem | ReadNotice]:
-    """Extract one article from a page's HTML: an Article, or a ReadProblem saying why not."""
+def read_html_page(data: bytes | str, *, origin: str, url: str = "") -> Iterator[Article | ReadProblem | ReadNotice]:
+    """Extract one article from a page's HTML: an Article, or a ReadProblem saying why not.
+
+    Its id comes from the page's canonical URL, else ``url`` (where it was fetched), else its content.
+    """
     text = decode_file(data) if isinstance(data, bytes) else data
     if not text.strip():
         yield ReadProblem(origin, None, "empty HTML page")
@@ -122,8 +123,11 @@ def read_html_page(data: bytes | str, *, article_id: str, origin: str) -> Iterat
     sapo = clean_text(meta.get("description") or doc.get("description") or "")
     paragraphs = clean_text(doc.get("text") or "").split("\n")
     # trafilatura keeps the headline and the lede when they sit inside <article>; they have their own fields.
-    while paragraphs and paragraphs[0] and paragraphs[0] in (title, sapo):
-        paragraphs.pop(0)
+    # So do the section line and the dateline ("Thứ Hai, 2/9/2024, 08:30 (GMT+7)"), which the page states anyway.
+    dateline = None
+    while paragraphs and (paragraphs[0] in (title, sapo, "") or _is_dateline(paragraphs[0])):
+        first = paragraphs.pop(0)
+        dateline = dateline or (parse_date(first) if first not in (title, sapo) else None)
     body = "\n".join(p for p in paragraphs if p)
     if not title:
         yield ReadProblem(origin, None, "HTML page has no title (no JSON-LD headline, og:title or <title>)")
@@ -139,22 +143,30 @@ def read_html_page(data: bytes | str, *, article_id: str, origin: str) -> Iterat
         if published is None:
             reason = f"unparseable publication date {raw_date!r}; article left undated"
             yield ReadNotice(origin, None, "undated", reason)
+    elif dateline is not None:
+        published = dateline
     elif doc.get("date"):
         # trafilatura's own date search (visible text, URL): day precision only.
         published = parse_date(doc["date"])
 
     categories = doc.get("categories") or []
+    page_url = meta.get("url") or doc.get("url") or url
     yield Article(
-        id=article_id,
+        id=stable_id("html", page_url, title, published.isoformat() if published else body),
         title=title,
         sapo=sapo,
         body=body,
         category=clean_text(meta.get("section") or (categories[0] if categories else "")),
         source=clean_text(meta.get("site") or doc.get("sitename") or ""),
-        url=meta.get("url") or doc.get("url") or "",
+        url=page_url,
         published=published,
         origin=origin,
     )
+
+
+def _is_dateline(paragraph: str) -> bool:
+    """A paragraph that is a date and nothing else (parse_date accepts only a whole date)."""
+    return len(paragraph) <= 60 and parse_date(paragraph) is not None
 
 
 def _page_metadata(text: str) -> dict[str, str]:

@@ -404,6 +404,12 @@ def _write(ix, paths, existing, incremental, delete_missing, jobs, summary, prog
                 elif existing[doc_id] == p.digest:
                     summary.unchanged += 1
                     continue
+                elif not p.body and _has_body(ix, doc_id):
+                    # A feed's summary of a page that an earlier run indexed in full (one id, from the URL).
+                    summary.unchanged += 1
+                    summary.notes.append(f"{p.article.origin}: summary only; {doc_id!r} keeps the full article")
+                    echo(f"note: {summary.notes[-1]}")
+                    continue
                 else:
                     writer.delete_by_term("id", doc_id)
                     summary.updated += 1
@@ -428,6 +434,12 @@ def _write(ix, paths, existing, incremental, delete_missing, jobs, summary, prog
         raise
     finally:
         progress.close()
+
+
+def _has_body(ix, doc_id: str) -> bool:
+    with ix.searcher() as searcher:
+        stored = searcher.document(id=doc_id)
+    return bool(stored and stored.get("body"))
 
 
 class _SerialWriter:

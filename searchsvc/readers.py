@@ -138,14 +138,13 @@ def read_sources(
     def duplicate(item: Article) -> bool:
         keys = _dedupe_keys(item)
         match = next((key for key in keys if key in seen), None)
-        if match is not None and seen[match][0] == item.id:
-            if notices is not None:  # the same file reached twice (a directory and a sitemap listing it)
-                notices.append(ReadNotice(item.origin, None, "merged", f"{item.id!r} was already read; read once"))
-            return True
-        if match is not None and seen[match][0] != item.id:
+        if match is not None:
             first_id, first_origin = seen[match]
             same = f"canonical URL {canonical_url(item.url)}" if match.startswith(b"u") else "title and body"
-            if notices is not None:
+            if notices is not None and first_id == item.id:  # one page by two routes (a feed and a saved page)
+                notices.append(ReadNotice(item.origin, None, "merged",
+                                          f"{item.id!r} was already read ({first_origin}), same {same}; read once"))
+            elif notices is not None:
                 notices.append(ReadNotice(
                     item.origin, None, "merged",
                     f"duplicate of {first_id!r} ({first_origin}), same {same}; {item.id!r} merged into it",
@@ -183,7 +182,7 @@ def _read_paths(paths: Iterable[Path | str]) -> Iterator[Article | ReadProblem |
             continue
         path = Path(raw_path)
         if path.is_dir():
-            yield from _read_directory(path, path, set())
+            yield from _read_directory(path, set())
         elif path.exists():
             yield from read_file(path)
         else:
@@ -208,6 +207,21 @@ def canonical_url(url: str) -> str:
     return urlunsplit((scheme, host, path, query, ""))
 
 
+def stable_id(kind: str, url: str, *content: str) -> str:
+    """The id of an article whose source names none: from its canonical URL, else from ``content``.
+
+    Never from where a file was found or how its path was typed, so the same page read through a feed, a
+    sitemap or a saved HTML file, in one run or across runs, is one article (``url-…``); without a URL,
+    ``kind`` says which reader made it (``txt-…``, ``html-…``, ``feed-…``).
+    """
+    canonical = canonical_url(url)
+    if canonical.startswith(("https://", "http://")):
+        kind, key = "url", canonical
+    else:
+        key = "\n".join(" ".join(unicodedata.normalize("NFC", part).split()) for part in content)
+    return f"{kind}-" + hashlib.sha1(key.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
+
+
 def content_hash(article: Article) -> str:
     """A hash of what a reader sees (title and body, whitespace and Unicode form ignored); '' without a body."""
     if not article.body.strip():
@@ -227,7 +241,7 @@ def _dedupe_keys(article: Article) -> list[bytes]:
     return keys
 
 
-def read_file(path: Path, *, root: Path | None = None) -> Iterator[Article | ReadProblem | ReadNotice]:
+def read_file(path: Path) -> Iterator[Article | ReadProblem | ReadNotice]:
     """Read one file, choosing the format by its name and, where that is not enough, its content.
 
     `.jsonl`/`.jsonl.gz` are always JSON Lines. Any other file is sniffed: an
@@ -235,10 +249,8 @@ def read_file(path: Path, *, root: Path | None = None) -> Iterator[Article | Rea
     called (a `.txt` that sniffs as none of them stays a portal export, and
     an `.html`/`.xml` that sniffs as nothing is still tried by its name).
 
-    `root` is the directory the file was found under; portal text articles,
-    HTML pages and feeds take their stable id from the path relative to it
-    (or from the bare file name without a root), so moving a whole collection
-    keeps its ids.
+    Articles without an id of their own get one from their URL or content
+    (`stable_id`), never from the file's path.
     """
     path = Path(path)
     name = path.name.lower()
@@ -260,17 +272,17 @@ def read_file(path: Path, *, root: Path | None = None) -> Iterator[Article | Rea
             elif name.endswith(_FEED_SUFFIXES):
                 kind = "feed"
         if kind == "portal":
-            yield from _read_portal_text(path, _id_key(path, root))
+            yield from _read_portal_text(path)
         elif kind == "jsonl":
             yield from _read_jsonl(path, compressed=False)
         elif kind == "html":
             from searchsvc.html_reader import read_html_file
 
-            yield from read_html_file(path, _id_key(path, root))
+            yield from read_html_file(path)
         elif kind == "feed":
             from searchsvc.feed_reader import read_feed_file
 
-            yield from read_feed_file(path, _id_key(path, root))
+            yield from read_feed_file(path)
         elif kind == "sitemap":
             from searchsvc.sitemap_reader import read_sitemap_file
 
@@ -318,14 +330,7 @@ def sniff(path: Path) -> str | None:
     return None
 
 
-def _id_key(path: Path, root: Path | None) -> str:
-    """The string a portal article's id is hashed from: path below root, else name."""
-    if root is not None and path.is_relative_to(root):
-        return path.relative_to(root).as_posix()
-    return path.name
-
-
-def _read_directory(directory: Path, root: Path, seen: set[Path]) -> Iterator[Article | ReadProblem]:
+def _read_directory(directory: Path, seen: set[Path]) -> Iterator[Article | ReadProblem]:
     """Walk `directory` depth-first in name order; `seen` breaks symlink loops."""
     real = directory.resolve()
     if real in seen:
@@ -340,9 +345,9 @@ def _read_directory(directory: Path, root: Path, seen: set[Path]) -> Iterator[Ar
         if entry.name.startswith(".") or entry.name.upper().startswith("README"):
             continue
         if entry.is_dir():
-            yield from _read_directory(entry, root, seen)
+            yield from _read_directory(entry, seen)
         elif entry.is_file():
-            yield from read_file(entry, root=root)
+            yield from read_file(entry)
 
 
 # --- JSON Lines -------------------------------------------------------------
@@ -490,7 +495,7 @@ def _json_type(value: object) -> str:
 # --- Portal text export -----------------------------------------------------
 
 
-def _read_portal_text(path: Path, key: str) -> Iterator[Article | ReadProblem]:
+def _read_portal_text(path: Path) -> Iterator[Article | ReadProblem]:
     """Parse a portal export: section, title, date line, then body paragraphs.
 
     The form is checked strictly because a shifted line would silently turn
@@ -548,7 +553,9 @@ def _read_portal_text(path: Path, key: str) -> Iterator[Article | ReadProblem]:
     views = int(re.sub(r"[.,]", "", match["views"])) if match["views"] else None
 
     yield Article(
-        id="txt-" + hashlib.sha1(key.encode("utf-8"), usedforsecurity=False).hexdigest()[:16],
+        # The export has no URL: its title and publication time name the story. Not the view count (it
+        # changes between exports) nor the body (an edited article stays the same article).
+        id=stable_id("txt", "", title, published.isoformat()),
         title=title,
         body="\n".join(line for _, line in numbered[3:]),
         category=section,

@@ -9,7 +9,6 @@ resolved and nothing is fetched while parsing.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -17,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 from lxml import etree
 
 from searchsvc.fetch import FetchError, fetch, is_url
-from searchsvc.readers import Article, ReadNotice, ReadProblem, canonical_url, read_file
+from searchsvc.readers import Article, ReadNotice, ReadProblem, read_file
 
 __all__ = ["read_sitemap_file"]
 
@@ -59,7 +58,7 @@ def read_sitemap_file(path: Path, depth: int = 0) -> Iterator[Article | ReadProb
             else:
                 yield from read_sitemap_file(target, depth + 1)
         else:
-            yield from read_file(target, root=path.parent)
+            yield from read_file(target)
 
 
 def _local_path(loc: str, base: Path) -> Path:
@@ -77,5 +76,4 @@ def _read_page_url(url: str, sitemap: str, line: int) -> Iterator[Article | Read
     except FetchError as exc:
         yield ReadProblem(sitemap, line, str(exc), unread=True)
         return
-    article_id = "html-" + hashlib.sha1(canonical_url(url).encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
-    yield from read_html_page(data, article_id=article_id, origin=url)
+    yield from read_html_page(data, origin=url, url=url)

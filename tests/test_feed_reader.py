@@ -11,7 +11,7 @@ from conftest import Echo
 
 from searchsvc.generations import IndexStore
 from searchsvc.indexer import reindex
-from searchsvc.readers import Article, ReadNotice, ReadProblem, read_file, read_sources, sniff
+from searchsvc.readers import Article, ReadNotice, ReadProblem, read_file, read_sources, sniff, stable_id
 from searchsvc.search import SearchService
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -58,7 +58,8 @@ def test_rss_entries() -> None:
     # An entry with content and no description keeps its content as the body.
     assert articles[2].sapo == "" and articles[2].body.startswith("Điểm đọc sách đặt tại nhà văn hóa")
     assert [(n.kind, n.path) for n in notices] == [("summary-only", f"{RSS}#2")]
-    assert len({a.id for a in articles}) == 3 and all(a.id.startswith("feed-") for a in articles)
+    assert [a.id for a in articles] == [stable_id("feed", a.url) for a in articles]
+    assert len({a.id for a in articles}) == 3 and all(a.id.startswith("url-") for a in articles)
 
 
 def test_atom_entries() -> None:
@@ -174,23 +175,16 @@ def test_read_sources_merges_duplicates_across_formats(tmp_path: Path) -> None:
     html_grant = by_origin[str(src / "html" / "hoc_bong_vung_cao.htm")]
     assert [str(n) for n in merged] == [
         f"{src / 'bai.jsonl'}:3: duplicate of 'j-1' ({src / 'bai.jsonl'}:1), same title and body; 'j-3' merged into it",
-        # Summary-only feed entries give way to the full pages of the same canonical URL.
-        f"{src / 'feeds' / 'giao_duc.atom'}#2: duplicate of {html_grant.id!r} ({html_grant.origin}), "
-        "same canonical URL https://giaoducmauson.example.vn/giao-duc/trao-hoc-bong-vung-cao-881.htm; "
-        f"{_feed_id(src, 'feeds/giao_duc.atom', 'tag:giaoducmauson.example.vn,2021:881')!r} merged into it",
-        f"{src / 'feeds' / 'tin_moi.rss'}#2: duplicate of {html_bridge.id!r} ({html_bridge.origin}), same canonical "
-        "URL https://baophuongmau.example.vn/thoi-su/khanh-thanh-cau-vuot-song-mau-luong-4521.html; "
-        f"{_feed_id(src, 'feeds/tin_moi.rss', 'bpm-4521')!r} merged into it",
+        # Summary-only feed entries give way to the full pages of the same canonical URL: one article, one id.
+        f"{src / 'feeds' / 'giao_duc.atom'}#2: {html_grant.id!r} was already read ({html_grant.origin}), "
+        "same canonical URL https://giaoducmauson.example.vn/giao-duc/trao-hoc-bong-vung-cao-881.htm; read once",
+        f"{src / 'feeds' / 'tin_moi.rss'}#2: {html_bridge.id!r} was already read ({html_bridge.origin}), same "
+        "canonical URL https://baophuongmau.example.vn/thoi-su/khanh-thanh-cau-vuot-song-mau-luong-4521.html; "
+        "read once",
     ]
     assert len(articles) == 2 + 1 + 1 + 2 + 7  # jsonl, sniffed jsonl, portal, html, feed entries
     assert len({a.id for a in articles}) == len(articles)
     assert html_bridge.body.startswith("Sáng 31/3")  # the full page won over the summary-only entry
-
-
-def _feed_id(src: Path, key: str, guid: str) -> str:
-    import hashlib
-
-    return "feed-" + hashlib.sha1(f"{key}\n{guid}".encode()).hexdigest()[:16]
 
 
 def test_reindex_of_a_mixed_directory_reconciles_with_its_inputs(tmp_path: Path) -> None:
@@ -211,7 +205,8 @@ def test_reindex_of_a_mixed_directory_reconciles_with_its_inputs(tmp_path: Path)
         f"{src / 'ghi_chu.csv'}: unsupported file type, skipped",
     ]
     assert [line for line in echo.lines if line.startswith("warning:")] == [f"warning: {p}" for p in summary.problems]
-    assert sum(line.startswith("note:") and "merged into it" in line for line in echo.lines) == 3
+    assert sum(line.startswith("note:") and ("merged into it" in line or "read once" in line)
+               for line in echo.lines) == 3
     notices: list[ReadNotice] = []
     unique = [a for a in read_sources([src], notices=notices) if isinstance(a, Article)]
     assert len(unique) == summary.added

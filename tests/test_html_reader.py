@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from searchsvc.html_reader import clean_text, fragment_to_text
-from searchsvc.readers import Article, ReadNotice, ReadProblem, read_file, read_sources, sniff
+from searchsvc.readers import Article, ReadNotice, ReadProblem, read_file, read_sources, sniff, stable_id
 
 HTML = Path(__file__).parent / "fixtures" / "html"
 NEWS_PAGE = HTML / "cau_vuot_song.html"
@@ -41,7 +42,7 @@ def test_news_page_fields_come_from_its_metadata() -> None:
     assert article.source == "Báo Phường Mẫu"
     assert article.url == "https://baophuongmau.example.vn/thoi-su/khanh-thanh-cau-vuot-song-mau-luong-4521.html"
     assert article.origin == str(NEWS_PAGE)
-    assert article.id.startswith("html-")
+    assert article.id == stable_id("html", article.url) and article.id.startswith("url-")
 
 
 def test_news_page_body_is_the_article_only_in_clean_paragraphs() -> None:
@@ -121,10 +122,24 @@ def test_html_is_sniffed_whatever_the_file_is_called(tmp_path: Path) -> None:
     assert _article(as_txt).title == _article(BROKEN_PAGE).title
 
 
-def test_ids_are_stable_and_relative_to_the_walked_directory() -> None:
+def test_ids_come_from_the_canonical_url_else_the_content(tmp_path: Path) -> None:
     first = [a.id for a in read_sources([HTML]) if isinstance(a, Article)]
     assert first == [a.id for a in read_sources([HTML]) if isinstance(a, Article)]
-    assert len(set(first)) == 2 and all(i.startswith("html-") for i in first)
+    assert len(set(first)) == 2 and all(i.startswith("url-") for i in first)
+    # Saved elsewhere under another name: the same page, the same id.
+    copy = tmp_path / "luu" / "trang-1.html"
+    copy.parent.mkdir()
+    shutil.copy(NEWS_PAGE, copy)
+    assert _article(copy).id == _article(NEWS_PAGE).id
+    # A page that states no URL is known by its content, not its file name.
+    html = NEWS_PAGE.read_text(encoding="utf-8")
+    bare = re.sub(r'<link rel="canonical"[^>]*>|<meta property="og:url"[^>]*>|"(mainEntityOfPage|url)": *"[^"]*",?',
+                  "", html)
+    assert "baophuongmau.example.vn/thoi-su" not in bare
+    (tmp_path / "a.html").write_text(bare, encoding="utf-8")
+    (tmp_path / "b.htm").write_text(bare, encoding="utf-8")
+    a, b = _article(tmp_path / "a.html"), _article(tmp_path / "b.htm")
+    assert a.url == "" and a.id == b.id and a.id.startswith("html-")
 
 
 def test_clean_text_and_fragments() -> None:
@@ -133,3 +148,22 @@ def test_clean_text_and_fragments() -> None:
     assert fragment_to_text("<p>Một&nbsp;hai</p><p>Ba<br>bốn</p><script>x()</script>") == "Một hai\nBa\nbốn"
     assert fragment_to_text("") == ""
     assert fragment_to_text("Chỉ là chữ &amp; số") == "Chỉ là chữ & số"
+
+
+def test_a_dateline_at_the_top_of_the_body_is_not_body_text() -> None:
+    from searchsvc.html_reader import read_html_page
+
+    page = """<!doctype html><html lang="vi"><head><title>Giá lúa tăng mạnh ở miền Tây</title>
+    <meta property="og:title" content="Giá lúa tăng mạnh ở miền Tây"></head><body>
+    <article><h1>Giá lúa tăng mạnh ở miền Tây</h1><p class="date">Thứ Hai, 2/9/2024, 08:30 (GMT+7)</p>
+    <p>Giá lúa tại các tỉnh miền Tây tăng thêm 300 đồng mỗi ký trong tuần qua, nông dân phấn khởi vì được giá.</p>
+    <p>Thương lái cho biết nhu cầu xuất khẩu gạo đang cao, đẩy giá lúa lên mức cao nhất từ đầu năm 2024.</p>
+    </article></body></html>"""
+    [article] = read_html_page(page, origin="gia-lua.html")
+    assert article.body.startswith("Giá lúa tại các tỉnh miền Tây")
+    assert "GMT+7" not in article.body and "2/9/2024" not in article.body
+    assert article.published == datetime(2024, 9, 2, 8, 30)  # the page stated no other date: the dateline's
+    # A sentence that merely starts with a date stays.
+    [kept] = read_html_page(page.replace("Thứ Hai, 2/9/2024, 08:30 (GMT+7)", "2/9/2024, nông dân ra đồng sớm"),
+                            origin="gia-lua.html")
+    assert kept.body.startswith("2/9/2024, nông dân ra đồng sớm")

@@ -23,7 +23,7 @@ from conftest import DEMO_DIR, serve
 from searchsvc import create_app
 from searchsvc.cli import cli
 from searchsvc.generations import IndexStore
-from searchsvc.search import SearchService
+from searchsvc.search import SearchRequest, SearchService
 
 SEARCHSVC = [sys.executable, "-m", "searchsvc.cli"]
 
@@ -246,3 +246,70 @@ def test_searchsvc_serve_starts_over_an_empty_index(empty_index: Path) -> None:
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+# --- ids do not depend on how a path was typed ----------------------------------------------------------------------
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _site(tmp_path: Path) -> Path:
+    """A portal dump: feeds/ (RSS with a summary-only entry for a page also saved in full) and pages/."""
+    import shutil
+
+    site = tmp_path / "site"
+    (site / "feeds").mkdir(parents=True)
+    shutil.copy(FIXTURES / "feeds" / "tin_moi.rss", site / "feeds" / "tin_moi.rss")
+    shutil.copytree(FIXTURES / "html", site / "pages")
+    return site
+
+
+def test_reindexing_a_folder_then_its_parent_then_the_folder_keeps_one_copy(tmp_path: Path) -> None:
+    from searchsvc.indexer import reindex
+
+    site, index = _site(tmp_path), tmp_path / "index"
+    first = reindex([site / "feeds"], index, jobs=1, echo=lambda m: None)
+    feed_count = first.documents
+    assert feed_count == 3
+    again = reindex([site], index, jobs=1, echo=lambda m: None)  # the parent: the feed again, plus the pages
+    assert again.documents == feed_count + 1  # the bridge page is the feed's summary-only entry, now in full
+    third = reindex([site / "feeds"], index, jobs=1, echo=lambda m: None)
+    assert third.documents == again.documents and third.added == 0
+    # Typed as a relative path from elsewhere: the same ids.
+    cwd = os.getcwd()
+    try:
+        os.chdir(site)
+        fourth = reindex(["./feeds/"], index, jobs=1, echo=lambda m: None)
+    finally:
+        os.chdir(cwd)
+    assert fourth.added == 0 and fourth.documents == again.documents
+
+
+def test_a_page_and_its_feed_entry_in_separate_runs_are_one_article(tmp_path: Path) -> None:
+    from searchsvc.indexer import reindex
+
+    site, index = _site(tmp_path), tmp_path / "index"
+    url = "https://baophuongmau.example.vn/thoi-su/khanh-thanh-cau-vuot-song-mau-luong-4521.html"
+    reindex([site / "pages"], index, jobs=1, echo=lambda m: None)
+    service = SearchService(index)
+    [hit] = [h for h in service.search(SearchRequest(q="cầu vượt sông Mẫu Lương")).hits if h.url == url]
+    full_body = service.article(hit.id)["body"]
+    assert full_body.startswith("Sáng 31/3")
+
+    # The feed, later: its summary-only entry for the same URL does not replace the full page.
+    notes: list[str] = []
+    summary = reindex([site / "feeds"], index, jobs=1, echo=notes.append)
+    assert any("summary only" in n and hit.id in n for n in notes), notes
+    fresh = SearchService(index)
+    assert [h.id for h in fresh.search(SearchRequest(q="cầu vượt sông Mẫu Lương", per_page=50)).hits
+            if h.url == url] == [hit.id]
+    assert fresh.article(hit.id)["body"] == full_body
+    assert summary.documents == 2 + 2  # 2 pages + the feed's 2 other entries
+
+    # The other way round: a summary-only entry first, then the full page updates that same article.
+    index2 = tmp_path / "index2"
+    reindex([site / "feeds"], index2, jobs=1, echo=lambda m: None)
+    assert SearchService(index2).article(hit.id)["body"] == ""
+    later = reindex([site / "pages"], index2, jobs=1, echo=lambda m: None)
+    assert later.updated == 1 and later.added == 1
+    assert SearchService(index2).article(hit.id)["body"] == full_body

@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import json
 import random
+import re
 import unicodedata
 from datetime import datetime
 from pathlib import Path
@@ -39,7 +40,9 @@ def _write_lines(path: Path, lines: list[str]) -> Path:
     return path
 
 
-def _txt_id(key: str) -> str:
+def _txt_id(title: str, published: str) -> str:
+    """A portal export's id: its title and publication time, whitespace and Unicode form folded."""
+    key = " ".join(unicodedata.normalize("NFC", title).split()) + "\n" + published
     return "txt-" + hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
 
 
@@ -291,21 +294,33 @@ def test_portal_fixture_is_parsed() -> None:
     assert article.origin == str(PORTAL_FIXTURE)
 
 
-def test_portal_id_is_stable_and_relative_to_the_given_directory() -> None:
+def test_portal_id_comes_from_the_story_not_the_path(tmp_path: Path) -> None:
     first = list(read_file(PORTAL_FIXTURE))
     second = list(read_sources([PORTAL_FIXTURE]))
     assert first == second
-    assert first[0].id == _txt_id("hien_mau.txt")
+    assert first[0].id == _txt_id(first[0].title, first[0].published.isoformat())
 
+    # However the path is typed or the file is moved or renamed, the same story has the same id.
     via_dir = [a for a in read_sources([FIXTURES]) if a.origin == str(PORTAL_FIXTURE)]
-    assert [a.id for a in via_dir] == [_txt_id("portal/hien_mau.txt")]
-    again = [a for a in read_sources([FIXTURES]) if a.origin == str(PORTAL_FIXTURE)]
-    assert via_dir == again
+    via_sub = [a for a in read_sources([PORTAL_FIXTURE.parent]) if a.origin == str(PORTAL_FIXTURE)]
+    moved = tmp_path / "exports" / "2024" / "bai-123.txt"
+    moved.parent.mkdir(parents=True)
+    moved.write_bytes(PORTAL_FIXTURE.read_bytes())
+    assert [a.id for a in via_dir] == [a.id for a in via_sub] == [first[0].id]
+    assert [a.id for a in read_sources([tmp_path])] == [first[0].id]
 
-    # A root the file is not under falls back to the file name instead of failing.
-    [elsewhere] = read_file(PORTAL_FIXTURE, root=Path("/nonexistent"))
-    assert isinstance(elsewhere, Article)
-    assert elsewhere.id == _txt_id("hien_mau.txt")
+    # The view count changes between exports and the body may be edited: still the same article.
+    text = PORTAL_FIXTURE.read_text(encoding="utf-8")
+    edited = re.sub(r"Lượt xem: *[\d.,]+", "Lượt xem: 987654", text) + "\nMột đoạn bổ sung.\n"
+    assert edited != text
+    moved.write_text(edited, encoding="utf-8")
+    [again] = read_file(moved)
+    assert again.id == first[0].id and again.body != first[0].body
+
+    # Another story (another title) is another article.
+    moved.write_text(edited.replace(first[0].title, first[0].title + " (cập nhật)"), encoding="utf-8")
+    [other] = read_file(moved)
+    assert other.id != first[0].id
 
 
 def _portal(tmp_path: Path, text: str, name: str = "p.txt") -> Path:
@@ -420,7 +435,7 @@ def test_read_sources_walks_sorted_recursive_and_reports_unsupported(tmp_path: P
     assert summary == [
         "c1",
         "d1",
-        _txt_id("a/z.txt"),
+        _txt_id("Tiêu đề Z", "2024-01-01T00:00:00"),
         "b1",
         "b2",
         f"{root / 'data.json'}: unsupported file type, skipped",
@@ -476,7 +491,7 @@ def test_real_portal_seed() -> None:
     paragraphs = article.body.split("\n")
     assert any(p.startswith("Đ/c Nguyễn Thế Thạch") for p in paragraphs)
     assert all(p == p.strip() and p for p in paragraphs)
-    assert article.id == _txt_id(SEED_FILE.name)
+    assert article.id == _txt_id(article.title, "2021-03-31T16:31:00")
 
 
 DEMO_JSONL_COUNT = 26

@@ -24,10 +24,10 @@ from searchsvc.query import MAX_QUERY_CHARS
 from searchsvc.search import MAX_PER_PAGE, QueryError, SearchRequest, SearchService
 
 # Portal articles take their id from their path under searchsvc/demo.
-TXT_SONG_HONG = "txt-d4efe8d8640db3bf"  # "Phường An Lạc ra quân làm sạch bãi sông Hồng" (… người dân Hà Nội …)
-TXT_KHAM_SANG_LOC = "txt-38a442ca52bc3308"  # "Trạm y tế phường khám sàng lọc …" (đường huyết, dưỡng, sức khỏe)
-TXT_BONG_BAN = "txt-abfbebeee200db91"  # "Sôi nổi giải bóng bàn cán bộ, công chức phường năm 2025" (Thể thao)
-TXT_CA_TRU = "txt-37bf399fb69f4aee"  # "Câu lạc bộ ca trù phường biểu diễn chào xuân" (Văn hóa)
+TXT_SONG_HONG = "txt-ed2eefece9c68747"  # "Phường An Lạc ra quân làm sạch bãi sông Hồng" (… người dân Hà Nội …)
+TXT_KHAM_SANG_LOC = "txt-1a3f44d9aad9fb6a"  # "Trạm y tế phường khám sàng lọc …" (đường huyết, dưỡng, sức khỏe)
+TXT_BONG_BAN = "txt-deedd31e6e19685a"  # "Sôi nổi giải bóng bàn cán bộ, công chức phường năm 2025" (Thể thao)
+TXT_CA_TRU = "txt-32cc20824291dbb1"  # "Câu lạc bộ ca trù phường biểu diễn chào xuân" (Văn hóa)
 
 # Articles whose text has "Hà Nội" side by side.
 HA_NOI = {"demo-001", "demo-002", "demo-003", "demo-012", "demo-016", "demo-022", "demo-025", "demo-026",
