@@ -156,7 +156,9 @@ def document() -> dict[str, Any]:
                 "description": "200 while a generation is served: status \"ok\", or \"degraded\" with the "
                                "problems to fix (CURRENT broken and an older intact generation served, the last "
                                "reindex failed, the index's file system full or read-only). 503, in the Error "
-                               "shape naming the problems, when no generation can be served.",
+                               "shape naming the problems, when the pages cannot be answered: no generation can be "
+                               "served, or the page templates cannot be loaded. An empty index (0 documents) is "
+                               "a normal state.",
                 "responses": _answers("Health", 503)}},
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {
                 "description": "OpenAPI 3.1", "content": {"application/json": {"schema": {

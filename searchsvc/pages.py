@@ -23,7 +23,8 @@ from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
-from markupsafe import Markup
+from jinja2 import TemplateError
+from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException, NotFound
 
 from searchsvc.search import MAX_PER_PAGE, SORTS, IndexUnavailable, QueryError
@@ -363,12 +364,15 @@ def _retry_href() -> str | None:
 def render_error(status: int, title: str, message: str, **extra: Any) -> Response:
     if status >= 500:
         extra.setdefault("retry_href", _retry_href())
-    response = Response(
-        render_template("error.html", status=status, title=title, message=message,
-                        q=request.args.get("q", ""), **extra),
-        status=status,
-        mimetype="text/html",
-    )
+    try:
+        body = render_template("error.html", status=status, title=title, message=message,
+                               q=request.args.get("q", ""), **extra)
+    except TemplateError:
+        # The templates themselves are broken or missing (/healthz says so): still answer, in plain HTML.
+        current_app.logger.exception("error page template failed")
+        body = f"<!doctype html><html lang=vi><title>{escape(title)}</title><h1>{escape(title)}</h1>" \
+               f"<p>{escape(message)}</p></html>"
+    response = Response(body, status=status, mimetype="text/html")
     if status == 503:
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response

@@ -51,6 +51,10 @@ def test_templates_missing_is_503(monkeypatch, tmp_index, tmp_path, folder) -> N
                         "error.html", "generation 1", "33 documents")
     assert "index is not available" not in message
     assert client.get("/api/search?q=m%C6%B0a").status_code == 200  # the index answers; the pages cannot
+    # A page still answers, with a plain error page, rather than dropping the connection.
+    page = client.get("/?q=m%C6%B0a")
+    assert page.status_code == 500 and page.mimetype == "text/html"
+    assert "Đã có lỗi xảy ra" in page.get_data(as_text=True)
 
 
 def test_one_template_missing_is_named(monkeypatch, tmp_index, tmp_path) -> None:
