@@ -6,6 +6,7 @@ constants), and checked against real responses by the tests.
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from typing import Any
 
 from searchsvc.search import MAX_PER_PAGE, SORTS
@@ -117,7 +118,7 @@ def _answers(ok: str, *errors: int) -> dict[str, Any]:
 def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
-        "info": {"title": "searchsvc", "version": "0.1.0",
+        "info": {"title": "searchsvc", "version": version("searchsvc"),
                  "description": "Full-text search for Vietnamese news. Every error has the Error shape. Pages of "
                                 "other sites may call it from the browser when the deployment lists their origins "
                                 "(CORS_ORIGINS): GET, answers and errors alike."},
