@@ -21,7 +21,7 @@ request to the last byte of the answer); each answer must be 200 with hits that 
    workers close it after each answer, so each request also pays a loopback connect): median, p95, max.
 3. --clients threads (default 8), each with its own connection, share the same questions in turn until --requests
    answers (default: one pass over the questions) or --seconds: requests/s, median, p95, errors.
-4. Single client again with the questions without diacritics (``searchsvc.analysis.fold``), after warming those.
+4. Single client again with the questions without diacritics (``analysis.vietnamese.fold``), after warming those.
 
 Issue-3 targets (single client, with diacritics): p95 <= 100 ms, median <= 40 ms. Percentiles are nearest-rank.
 Prints a JSON summary and writes it to bench/results/latency-<timestamp>.json. Exit status 1 when any request
@@ -273,7 +273,7 @@ def main() -> None:
     if not (args.index / "CURRENT").is_file():
         sys.exit(f"{args.index} is not a built index (no CURRENT)")
 
-    from searchsvc.analysis import fold
+    from searchsvc.analysis.vietnamese import fold
 
     questions = [(qid, q) for qid, q, _ in load(args.every, args.limit)]
     folded = [(qid, fold(q)) for qid, q in questions]

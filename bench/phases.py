@@ -30,8 +30,8 @@ def main() -> None:
     if not EVAL.is_dir():
         sys.exit(f"skipped: {EVAL} is absent")
 
-    from searchsvc import query, ranking, search
-    from searchsvc.analysis import load_model
+    from searchsvc.analysis.vietnamese import load_model
+    from searchsvc.engine import query, ranking, search
 
     load_model()
     spent: collections.Counter[str] = collections.Counter()

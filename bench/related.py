@@ -27,8 +27,8 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=500)
     args = ap.parse_args()
 
-    from searchsvc.analysis import load_model
-    from searchsvc.search import SearchService
+    from searchsvc.analysis.vietnamese import load_model
+    from searchsvc.engine.search import SearchService
 
     load_model()
     service = SearchService(args.index)

@@ -100,7 +100,7 @@ def timing(times_ms: list[float], digits: int = 1) -> dict[str, float]:
 
 
 def evaluate(service, questions, transform=lambda q: q) -> dict:
-    from searchsvc.search import SearchRequest
+    from searchsvc.engine.search import SearchRequest
 
     rr, hits10, ndcg, times = [], 0, [], []
     for _, query, relevant in questions:
@@ -138,8 +138,8 @@ def main() -> None:
     if not EVAL.is_dir():
         sys.exit(f"skipped: {EVAL} is absent")
 
-    from searchsvc.analysis import fold, load_model
-    from searchsvc.search import SearchService
+    from searchsvc.analysis.vietnamese import fold, load_model
+    from searchsvc.engine.search import SearchService
 
     load_model()
     service = SearchService(args.index)

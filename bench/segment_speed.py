@@ -1,4 +1,4 @@
-"""Time pyvi's CRF segmentation steps against searchsvc.pyvi_features.
+"""Time pyvi's CRF segmentation steps against searchsvc.analysis.pyvi_features.
 
 Why: segmentation dominates indexing time. This measures, per paragraph of
 the first N VNTC articles: feature extraction alone (pyvi's
@@ -58,7 +58,7 @@ def main() -> None:
     sys.path.insert(0, str(REPO))  # run as a script from anywhere
     from pyvi.ViTokenizer import ViTokenizer
 
-    from searchsvc.pyvi_features import sent2features, tag
+    from searchsvc.analysis.pyvi_features import sent2features, tag
 
     model = ViTokenizer.model
     paragraphs = load_paragraphs(args.n)

@@ -41,10 +41,10 @@ from sklearn.decomposition import TruncatedSVD  # noqa: E402
 from sklearn.naive_bayes import MultinomialNB  # noqa: E402
 from sklearn.preprocessing import normalize  # noqa: E402
 
-from searchsvc.analysis import load_model  # noqa: E402
-from searchsvc.query import build, parse  # noqa: E402
-from searchsvc.schema import TEXT_PARTS, WORD, field_name  # noqa: E402
-from searchsvc.search import SearchService  # noqa: E402
+from searchsvc.analysis.vietnamese import load_model  # noqa: E402
+from searchsvc.engine.query import build, parse  # noqa: E402
+from searchsvc.engine.search import SearchService  # noqa: E402
+from searchsvc.index.schema import TEXT_PARTS, WORD, field_name  # noqa: E402
 
 PART_WEIGHTS = {"title": 2.0, "sapo": 1.0, "body": 1.0}
 DEPTH = 100

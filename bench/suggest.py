@@ -33,8 +33,8 @@ def main() -> None:
     if not corpus.is_dir():
         sys.exit(f"skipped: {corpus} is absent")
 
-    from searchsvc.analysis import fold, load_model
-    from searchsvc.search import SearchService
+    from searchsvc.analysis.vietnamese import fold, load_model
+    from searchsvc.engine.search import SearchService
 
     load_model()
     service = SearchService(args.index)

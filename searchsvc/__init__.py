@@ -26,9 +26,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(_config.load(test_config))
     app.json.ensure_ascii = False  # Vietnamese as text in the JSON API, not \u escapes
 
-    from searchsvc import cli, pages, web
-    from searchsvc.analysis import load_model
-    from searchsvc.search import SearchService
+    from searchsvc import cli
+    from searchsvc.analysis.vietnamese import load_model
+    from searchsvc.engine.search import SearchService
+    from searchsvc.web import api as web
+    from searchsvc.web import pages
 
     # Queries are segmented with pyvi: load it now, so that gunicorn --preload shares it with its workers.
     load_model()

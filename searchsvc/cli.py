@@ -53,8 +53,8 @@ def reindex_command(sources, index_dir, full, delete_missing, jobs, wait, allow_
     status 1 when any record failed, 2 when the reindex could not run or was refused (a full rebuild missing
     a source, or empty): the previous generation then keeps serving.
     """
-    from searchsvc.generations import IndexBusy, IndexStore, describe_os_error
-    from searchsvc.indexer import ReindexRefused, reindex
+    from searchsvc.index.generations import IndexBusy, IndexStore, describe_os_error
+    from searchsvc.index.indexer import ReindexRefused, reindex
 
     index_dir = resolve_index(index_dir)
     try:
@@ -83,8 +83,8 @@ def reindex_command(sources, index_dir, full, delete_missing, jobs, wait, allow_
 @click.option("--json", "as_json", is_flag=True, help="Print the same JSON object as GET /api/search.")
 def search_command(query, index_dir, limit, as_json) -> None:
     """Search the index from the shell, for a quick check."""
-    from searchsvc.analysis import load_model
-    from searchsvc.search import IndexUnavailable, QueryError, SearchRequest, SearchService
+    from searchsvc.analysis.vietnamese import load_model
+    from searchsvc.engine.search import IndexUnavailable, QueryError, SearchRequest, SearchService
 
     if not query.strip():
         raise click.UsageError("QUERY is empty: give the words to search for")
@@ -112,7 +112,7 @@ def search_command(query, index_dir, limit, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def stats_command(index_dir, as_json) -> None:
     """Document count, generation, size and the last reindex."""
-    from searchsvc.search import IndexUnavailable, SearchService
+    from searchsvc.engine.search import IndexUnavailable, SearchService
 
     try:
         stats = SearchService(resolve_index(index_dir)).stats()
@@ -143,11 +143,11 @@ def stats_command(index_dir, as_json) -> None:
 def serve_command(index_dir, host, port, demo) -> None:
     """Serve the search page and the JSON API (development server; see README for gunicorn)."""
     from searchsvc import create_app
-    from searchsvc.generations import IndexStore, IndexUnavailable
+    from searchsvc.index.generations import IndexStore, IndexUnavailable
 
     index_dir = resolve_index(index_dir)
     if demo and IndexStore(index_dir).current() is None:
-        from searchsvc.indexer import reindex
+        from searchsvc.index.indexer import reindex
 
         click.echo(f"building the demo index in {index_dir} ...", err=True)
         summary = reindex([demo_dir()], index_dir, progress=False, echo=lambda m: click.echo(m, err=True))

@@ -13,7 +13,7 @@ import contextlib
 
 
 def post_worker_init(worker) -> None:
-    from searchsvc.search import IndexUnavailable
+    from searchsvc.engine.search import IndexUnavailable
 
     service = worker.wsgi.extensions.get("searchsvc")
     if service is not None:

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from werkzeug.serving import make_server
 
 from searchsvc import create_app
-from searchsvc.indexer import Summary, reindex
+from searchsvc.index.indexer import Summary, reindex
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_DIR = REPO / "searchsvc" / "demo"
@@ -107,7 +107,7 @@ def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def search_service(tmp_index: Path):
     """One SearchService on the session's demo index, shared (it only reads)."""
-    from searchsvc.search import SearchService
+    from searchsvc.engine.search import SearchService
 
     return SearchService(tmp_index)
 

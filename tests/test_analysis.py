@@ -1,4 +1,4 @@
-"""searchsvc.analysis: normalisation, folding, pyvi segmentation with exact offsets, the Whoosh analyzers.
+"""searchsvc.analysis.vietnamese: normalisation, folding, pyvi segmentation with exact offsets, the Whoosh analyzers.
 
 Everything runs the real pyvi model. Expected tokens are written out
 literally: a change in pyvi, its model stack or our joining rule must show
@@ -16,8 +16,8 @@ import pytest
 from pyvi.ViTokenizer import ViTokenizer
 from whoosh.analysis import SpaceSeparatedTokenizer
 
-from searchsvc import analysis
-from searchsvc.analysis import (
+from searchsvc.analysis import vietnamese as analysis
+from searchsvc.analysis.vietnamese import (
     FoldFilter,
     VietnameseTokenizer,
     clean,
@@ -31,7 +31,7 @@ from searchsvc.analysis import (
     unify_tones,
     word_analyzer,
 )
-from searchsvc.readers import Article, read_file, read_sources
+from searchsvc.reading.sources import Article, read_file, read_sources
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "searchsvc" / "demo"
 

@@ -18,7 +18,7 @@ import pytest
 from conftest import serve
 
 from searchsvc import create_app
-from searchsvc.indexer import reindex
+from searchsvc.index.indexer import reindex
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

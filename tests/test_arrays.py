@@ -19,10 +19,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from searchsvc.arrays import IndexArrays, _nbytes, cache_size, time_key
-from searchsvc.codec import np_unvarints, read_posting_arrays, unvarints, varints
-from searchsvc.generations import IndexStore
-from searchsvc.indexer import reindex
+from searchsvc.engine.arrays import IndexArrays, _nbytes, cache_size, time_key
+from searchsvc.index.codec import np_unvarints, read_posting_arrays, unvarints, varints
+from searchsvc.index.generations import IndexStore
+from searchsvc.index.indexer import reindex
 
 DEMO_FIELDS = ("title", "sapo", "body", "title_s", "body_s", "title_f", "sapo_f", "body_f")
 MULTI_FIELDS = ("title", "sapo", "body", "body_s", "title_f", "sapo_f", "body_f")
@@ -381,7 +381,7 @@ def test_published_follows_the_stored_dates(request, which):
 def test_positions_past_16_bits_keep_their_width(tmp_path):
     """Cached positions are 16-bit where they fit; a term that reaches past 65,535 syllables into an article
     keeps 32 bits, and a phrase found there is still found."""
-    from searchsvc.search import SearchRequest, SearchService
+    from searchsvc.engine.search import SearchRequest, SearchService
 
     src = tmp_path / "src"
     src.mkdir()

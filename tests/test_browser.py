@@ -32,7 +32,7 @@ except ImportError:
 from conftest import serve  # noqa: E402
 
 from searchsvc import create_app  # noqa: E402
-from searchsvc.indexer import reindex  # noqa: E402
+from searchsvc.index.indexer import reindex  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "searchsvc" / "demo"

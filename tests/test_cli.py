@@ -11,7 +11,7 @@ import pytest
 
 from searchsvc import create_app
 from searchsvc.cli import COMMANDS, cli
-from searchsvc.generations import IndexStore
+from searchsvc.index.generations import IndexStore
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"

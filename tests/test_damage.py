@@ -24,9 +24,9 @@ import pytest
 from conftest import Echo
 from test_indexer import assert_adds_up, copies, ids, published_ok, write_jsonl
 
-from searchsvc.generations import CURRENT, LOCK, META, IndexBusy, IndexStore
-from searchsvc.indexer import reindex
-from searchsvc.search import SearchService
+from searchsvc.engine.search import SearchService
+from searchsvc.index.generations import CURRENT, LOCK, META, IndexBusy, IndexStore
+from searchsvc.index.indexer import reindex
 
 # Small original articles for the generation that must keep serving.
 BASE = [

@@ -1,4 +1,4 @@
-"""Tests for searchsvc.dates: Vietnamese date forms land on the right day in Asia/Ho_Chi_Minh."""
+"""Tests for searchsvc.reading.dates: Vietnamese date forms land on the right day in Asia/Ho_Chi_Minh."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from searchsvc.dates import parse_date
+from searchsvc.reading.dates import parse_date
 
 
 @pytest.mark.parametrize(

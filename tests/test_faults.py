@@ -32,8 +32,8 @@ from pathlib import Path
 import pytest
 
 from searchsvc import create_app
-from searchsvc.generations import CURRENT, LOCK, META, IndexStore
-from searchsvc.indexer import reindex
+from searchsvc.index.generations import CURRENT, LOCK, META, IndexStore
+from searchsvc.index.indexer import reindex
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "searchsvc" / "demo"
 NOBODY = 65534
@@ -43,7 +43,7 @@ TIMESTAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}"
 # it unpacks its 4 MB model into a temporary file, which the limit would stop before any index file.
 LAUNCHER = """
 import os, resource, signal, sys
-from searchsvc import analysis
+from searchsvc.analysis import vietnamese as analysis
 analysis.load_model()
 limit = os.environ.get("FAULTS_FSIZE")
 if limit:

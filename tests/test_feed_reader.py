@@ -1,4 +1,4 @@
-"""Tests for searchsvc.feed_reader (RSS 2.0, Atom) and for reading a directory mixing every format."""
+"""Tests for searchsvc.reading.feeds (RSS 2.0, Atom) and for reading a directory mixing every format."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 
 from conftest import Echo
 
-from searchsvc.generations import IndexStore
-from searchsvc.indexer import reindex
-from searchsvc.readers import Article, ReadNotice, ReadProblem, read_file, read_sources, sniff, stable_id
-from searchsvc.search import SearchService
+from searchsvc.engine.search import SearchService
+from searchsvc.index.generations import IndexStore
+from searchsvc.index.indexer import reindex
+from searchsvc.reading.sources import Article, ReadNotice, ReadProblem, read_file, read_sources, sniff, stable_id
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FEEDS = FIXTURES / "feeds"

@@ -1,4 +1,4 @@
-"""searchsvc.generations: generation directories, the atomic CURRENT switch, clean-up and the reindex lock.
+"""searchsvc.index.generations: generation directories, the atomic CURRENT switch, clean-up and the reindex lock.
 
 Indexes here are real Whoosh indexes on disk with a one-field schema: the
 generation code does not depend on the search schema.
@@ -21,7 +21,7 @@ import pytest
 from whoosh import fields
 from whoosh import index as whoosh_index
 
-from searchsvc.generations import (
+from searchsvc.index.generations import (
     CURRENT,
     LOCK,
     META,
@@ -285,7 +285,7 @@ def test_lock_wait_blocks_until_released(tmp_path: Path) -> None:
 def test_lock_is_released_when_its_holder_is_killed(tmp_path: Path) -> None:
     code = (
         "import sys, time\n"
-        "from searchsvc.generations import IndexStore\n"
+        "from searchsvc.index.generations import IndexStore\n"
         "with IndexStore(sys.argv[1]).lock():\n"
         "    print('locked', flush=True)\n"
         "    time.sleep(60)\n"

@@ -7,8 +7,8 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from searchsvc.query import QueryError
-from searchsvc.search import SearchRequest
+from searchsvc.engine.query import QueryError
+from searchsvc.engine.search import SearchRequest
 
 # Arbitrary Unicode (lone surrogates excluded where the stack cannot carry them: they are not valid UTF-8
 # in a URL and Python's str has them only by construction), weighted toward what breaks parsers.

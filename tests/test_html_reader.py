@@ -1,4 +1,4 @@
-"""Tests for searchsvc.html_reader: saved news pages, read with trafilatura and the page's metadata."""
+"""Tests for searchsvc.reading.html: saved news pages, read with trafilatura and the page's metadata."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from searchsvc.html_reader import clean_text, fragment_to_text
-from searchsvc.readers import Article, ReadNotice, ReadProblem, read_file, read_sources, sniff, stable_id
+from searchsvc.reading.html import clean_text, fragment_to_text
+from searchsvc.reading.sources import Article, ReadNotice, ReadProblem, read_file, read_sources, sniff, stable_id
 
 HTML = Path(__file__).parent / "fixtures" / "html"
 NEWS_PAGE = HTML / "cau_vuot_song.html"
@@ -151,7 +151,7 @@ def test_clean_text_and_fragments() -> None:
 
 
 def test_a_dateline_at_the_top_of_the_body_is_not_body_text() -> None:
-    from searchsvc.html_reader import read_html_page
+    from searchsvc.reading.html import read_html_page
 
     page = """<!doctype html><html lang="vi"><head><title>Giá lúa tăng mạnh ở miền Tây</title>
     <meta property="og:title" content="Giá lúa tăng mạnh ở miền Tây"></head><body>

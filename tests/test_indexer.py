@@ -1,4 +1,4 @@
-"""searchsvc.indexer.reindex end to end: real sources, real pyvi, real Whoosh generations on disk.
+"""searchsvc.index.indexer.reindex end to end: real sources, real pyvi, real Whoosh generations on disk.
 
 Searching goes through SearchService, the layer the API and the CLI use.
 """
@@ -21,11 +21,11 @@ import pytest
 from conftest import Echo
 from whoosh import index as whoosh_index
 
-from searchsvc.analysis import clean
-from searchsvc.generations import CURRENT, META, IndexBusy, IndexStore
-from searchsvc.indexer import Summary, reindex
-from searchsvc.readers import read_sources
-from searchsvc.search import SearchRequest, SearchService
+from searchsvc.analysis.vietnamese import clean
+from searchsvc.engine.search import SearchRequest, SearchService
+from searchsvc.index.generations import CURRENT, META, IndexBusy, IndexStore
+from searchsvc.index.indexer import Summary, reindex
+from searchsvc.reading.sources import read_sources
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "searchsvc" / "demo"
 DEMO_JSONL = DEMO_DIR / "articles.jsonl"
@@ -475,9 +475,9 @@ class ProcessDidNotExit(Exception):
 INTERRUPT_SCRIPT = """
 import json, sys
 from pathlib import Path
-from searchsvc.generations import IndexStore
-from searchsvc.indexer import reindex
-from searchsvc.search import SearchService
+from searchsvc.index.generations import IndexStore
+from searchsvc.index.indexer import reindex
+from searchsvc.engine.search import SearchService
 
 index, src, state = sys.argv[1:4]
 

@@ -22,8 +22,8 @@ from conftest import DEMO_DIR, serve
 
 from searchsvc import create_app
 from searchsvc.cli import cli
-from searchsvc.generations import IndexStore
-from searchsvc.search import SearchRequest, SearchService
+from searchsvc.engine.search import SearchRequest, SearchService
+from searchsvc.index.generations import IndexStore
 
 SEARCHSVC = [sys.executable, "-m", "searchsvc.cli"]
 
@@ -170,7 +170,7 @@ def test_search_json_took_ms_leaves_out_start_up(tmp_index: Path) -> None:
 
 @pytest.fixture
 def empty_index(tmp_path: Path) -> Path:
-    from searchsvc.indexer import reindex
+    from searchsvc.index.indexer import reindex
 
     source = tmp_path / "nothing-yet"
     source.mkdir()
@@ -265,7 +265,7 @@ def _site(tmp_path: Path) -> Path:
 
 
 def test_reindexing_a_folder_then_its_parent_then_the_folder_keeps_one_copy(tmp_path: Path) -> None:
-    from searchsvc.indexer import reindex
+    from searchsvc.index.indexer import reindex
 
     site, index = _site(tmp_path), tmp_path / "index"
     first = reindex([site / "feeds"], index, jobs=1, echo=lambda m: None)
@@ -286,7 +286,7 @@ def test_reindexing_a_folder_then_its_parent_then_the_folder_keeps_one_copy(tmp_
 
 
 def test_a_page_and_its_feed_entry_in_separate_runs_are_one_article(tmp_path: Path) -> None:
-    from searchsvc.indexer import reindex
+    from searchsvc.index.indexer import reindex
 
     site, index = _site(tmp_path), tmp_path / "index"
     url = "https://baophuongmau.example.vn/thoi-su/khanh-thanh-cau-vuot-song-mau-luong-4521.html"

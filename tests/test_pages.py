@@ -11,9 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from searchsvc import create_app
-from searchsvc.indexer import reindex
-from searchsvc.pages import CONTENT_SECURITY_POLICY, marked, paragraphs, snippet, vn_datetime, vn_number
-from searchsvc.search import SearchRequest
+from searchsvc.engine.search import SearchRequest
+from searchsvc.index.indexer import reindex
+from searchsvc.web.pages import CONTENT_SECURITY_POLICY, marked, paragraphs, snippet, vn_datetime, vn_number
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "searchsvc" / "demo"
@@ -319,7 +319,7 @@ def test_bad_requests_get_a_vietnamese_400_page(client, query, message):
 
 
 def test_query_error_from_the_search_layer_is_a_400_page(client, svc, monkeypatch):
-    from searchsvc.query import QueryError
+    from searchsvc.engine.query import QueryError
 
     def refuse(req):
         raise QueryError("query is not searchable")

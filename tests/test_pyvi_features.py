@@ -1,4 +1,4 @@
-"""searchsvc.pyvi_features must give exactly pyvi 0.1.1's CRF features and labels.
+"""searchsvc.analysis.pyvi_features must give exactly pyvi 0.1.1's CRF features and labels.
 
 Exactness is the whole contract: the CRF model was trained on pyvi's
 features, so any difference (a value, a type such as 1 for True, or even
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from searchsvc import pyvi_features
-from searchsvc.pyvi_features import sent2features, tag
+from searchsvc.analysis import pyvi_features
+from searchsvc.analysis.pyvi_features import sent2features, tag
 
 ViTokenizer = pytest.importorskip("pyvi.ViTokenizer").ViTokenizer
 
@@ -367,7 +367,7 @@ def test_tag_in_forked_workers() -> None:
 _FRESH_FORK = """
 import json, multiprocessing, os, sys, tempfile
 from pyvi.ViTokenizer import ViTokenizer
-from searchsvc import pyvi_features
+from searchsvc.analysis import pyvi_features
 sents = json.loads(sys.argv[1])
 fork = multiprocessing.get_context("fork")
 temp = tempfile.gettempdir()

@@ -3,7 +3,7 @@
 Importing pyvi unpickles its sklearn_crfsuite model, which writes the crfsuite
 model (640 KB) to ``model*.crfsuite`` in the temp directory and deletes it only
 at normal interpreter exit: each server process ended by a signal used to leave
-one. ``searchsvc.pyvi_features`` opens the tagger at once (crfsuite reads the
+one. ``searchsvc.analysis.pyvi_features`` opens the tagger at once (crfsuite reads the
 whole file into memory) and deletes the file. Checked here with real processes,
 each with a temp directory of its own (``TMPDIR``): servers ended by SIGTERM and
 SIGKILL leave it empty, and tagging still works, in the process and in forked
@@ -154,7 +154,7 @@ def test_gunicorn_ended_by_a_signal_leaves_no_file(tmp_index: Path, tmp_path: Pa
 _AFTER_THE_FILE = """
 import json, multiprocessing, os, sys, tempfile
 from pyvi.ViTokenizer import ViTokenizer  # by code other than ours: the file is written, the tagger not opened
-from searchsvc import pyvi_features
+from searchsvc.analysis import pyvi_features
 
 sents = json.loads(sys.argv[1])
 temp = tempfile.gettempdir()
@@ -186,7 +186,7 @@ def test_tagging_works_once_the_file_is_gone(tmp_path: Path) -> None:
     """In a fresh interpreter with its own temp directory: after the file is gone, pyvi_features.tag and
     pyvi's own ViTokenizer.tokenize work in the process and in forked children, and the interpreter's exit
     (FileResource.__del__, here and in the children) says nothing about the missing file."""
-    from searchsvc.analysis import load_model
+    from searchsvc.analysis.vietnamese import load_model
 
     load_model()  # in this process too: the model file goes, the tagger stays open
     from pyvi.ViTokenizer import ViTokenizer

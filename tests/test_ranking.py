@@ -18,11 +18,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from searchsvc.analysis import fold
-from searchsvc.indexer import reindex
-from searchsvc.query import analyze, build, mark_question_words, parse
-from searchsvc.ranking import Ranked
-from searchsvc.search import SearchRequest, SearchService
+from searchsvc.analysis.vietnamese import fold
+from searchsvc.engine.query import analyze, build, mark_question_words, parse
+from searchsvc.engine.ranking import Ranked
+from searchsvc.engine.search import SearchRequest, SearchService
+from searchsvc.index.indexer import reindex
 
 ARTICLES = [
     # đường (sugar, road) and dương (poplar): the folded-only one has more of it, and in its title too.

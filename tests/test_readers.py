@@ -1,4 +1,4 @@
-"""Tests for searchsvc.readers: JSON Lines, gzip, portal text export, walking."""
+"""Tests for searchsvc.reading.sources: JSON Lines, gzip, portal text export, walking."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from searchsvc.readers import (
+from searchsvc.reading.sources import (
     DATE_LINE_HINT,
     SUPPORTED_SUFFIXES,
     Article,

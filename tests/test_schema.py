@@ -1,4 +1,4 @@
-"""searchsvc.schema (and the codec it names): the fields, their properties, and that the schema survives pickling."""
+"""searchsvc.index.schema (and the codec it names): fields, their properties, and that the schema survives pickling."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 from whoosh import columns, fields
 from whoosh import index as whoosh_index
 
-from searchsvc.analysis import syllable_spans, unify_tones
-from searchsvc.codec import CompactCodec, DeltaPositions, TermFrequency, pack_offsets, unpack_offsets
-from searchsvc.generations import IndexStore
-from searchsvc.schema import (
+from searchsvc.analysis.vietnamese import syllable_spans, unify_tones
+from searchsvc.index.codec import CompactCodec, DeltaPositions, TermFrequency, pack_offsets, unpack_offsets
+from searchsvc.index.generations import IndexStore
+from searchsvc.index.schema import (
     FOLDED,
     SYLLABLE,
     TEXT_PARTS,

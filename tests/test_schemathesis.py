@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from searchsvc import create_app
-from searchsvc.search import SearchService
+from searchsvc.engine.search import SearchService
 
 MAX_EXAMPLES = 40
 MAX_SECONDS = 5.0  # a query is answered in milliseconds; seconds would be a hang or a pathological query

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from searchsvc.analysis import fold
-from searchsvc.highlight import FRAGMENT_CHARS, TOP_FRAGMENTS
-from searchsvc.indexer import reindex
-from searchsvc.query import MAX_QUERY_CHARS
-from searchsvc.search import MAX_PER_PAGE, QueryError, SearchRequest, SearchService
+from searchsvc.analysis.vietnamese import fold
+from searchsvc.engine.highlight import FRAGMENT_CHARS, TOP_FRAGMENTS
+from searchsvc.engine.query import MAX_QUERY_CHARS
+from searchsvc.engine.search import MAX_PER_PAGE, QueryError, SearchRequest, SearchService
+from searchsvc.index.indexer import reindex
 
 # Portal articles take their id from their path under searchsvc/demo.
 TXT_SONG_HONG = "txt-ed2eefece9c68747"  # "Phường An Lạc ra quân làm sạch bãi sông Hồng" (… người dân Hà Nội …)
@@ -585,7 +585,7 @@ def test_suggest_continues_what_was_typed(search_service):
     (["thuỷ", "sản"], "Xuất khẩu thủy sản phục hồi", "thủy sản"),  # as written, in its tone style
 ])
 def test_completed_words_are_shown_as_titles_write_them(words, title, shown):
-    from searchsvc.search import _as_titles_write
+    from searchsvc.engine.search import _as_titles_write
 
     assert _as_titles_write(words, ["Không liên quan", title]) == shown
 

@@ -17,10 +17,10 @@ import signal
 import threading
 from pathlib import Path
 
-from searchsvc.indexer import reindex
-from searchsvc.ranking import Ranker
-from searchsvc.schema import FOLDED, TEXT_PARTS, WORD
-from searchsvc.search import FACETS, SearchRequest, SearchService
+from searchsvc.engine.ranking import Ranker
+from searchsvc.engine.search import FACETS, SearchRequest, SearchService
+from searchsvc.index.indexer import reindex
+from searchsvc.index.schema import FOLDED, TEXT_PARTS, WORD
 
 QUERIES = ["hà nội", "ha noi ngap lut", "đường", "duong", "xe buýt điện", "mưa lớn -ngập", '"hà nội" -"mưa lớn"',
            "robott", "sức khỏe", "Robot nhổ cỏ do ai chế tạo?", 'category:"Thể thao"', "giá vàng", "học sinh"]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from conftest import Echo
 
-from searchsvc.indexer import reindex
-from searchsvc.readers import Article, ReadProblem, read_sources, sniff
+from searchsvc.index.indexer import reindex
+from searchsvc.reading.sources import Article, ReadProblem, read_sources, sniff
 
 HTML = Path(__file__).parent / "fixtures" / "html"
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from searchsvc.generations import IndexStore
-from searchsvc.indexer import reindex
-from searchsvc.search import SearchRequest
-from searchsvc.spelling import Speller
+from searchsvc.engine.search import SearchRequest
+from searchsvc.engine.spelling import Speller
+from searchsvc.index.generations import IndexStore
+from searchsvc.index.indexer import reindex
 
 ARTICLES = [
     ("sp-01", "Hà Nội đón khách du lịch", "Khách đến Hà Nội ngày càng đông."),

@@ -15,8 +15,8 @@ from urllib.parse import unquote, urlsplit
 
 from lxml import etree
 
-from searchsvc.fetch import FetchError, fetch, is_url
-from searchsvc.readers import Article, ReadNotice, ReadProblem, read_file
+from searchsvc.reading.fetch import FetchError, fetch, is_url
+from searchsvc.reading.sources import Article, ReadNotice, ReadProblem, read_file
 
 __all__ = ["read_sitemap_file"]
 
@@ -69,7 +69,7 @@ def _local_path(loc: str, base: Path) -> Path:
 
 
 def _read_page_url(url: str, sitemap: str, line: int) -> Iterator[Article | ReadProblem | ReadNotice]:
-    from searchsvc.html_reader import read_html_page
+    from searchsvc.reading.html import read_html_page
 
     try:
         data = fetch(url, MAX_PAGE_BYTES)

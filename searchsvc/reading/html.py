@@ -4,7 +4,7 @@ trafilatura separates the article text from menus, ads, comment boxes and
 related-links lists far better than tag scraping would; the fields a site
 states explicitly (JSON-LD `NewsArticle`, `og:` and `article:` meta, the
 canonical link) are more exact than anything guessed from the text, so they
-win where present. Dates go through `searchsvc.dates` so they land on the
+win where present. Dates go through `searchsvc.reading.dates` so they land on the
 right day in Asia/Ho_Chi_Minh.
 """
 
@@ -24,8 +24,8 @@ import trafilatura
 from lxml import etree
 from trafilatura.utils import decode_file
 
-from searchsvc.dates import parse_date
-from searchsvc.readers import Article, ReadNotice, ReadProblem, stable_id
+from searchsvc.reading.dates import parse_date
+from searchsvc.reading.sources import Article, ReadNotice, ReadProblem, stable_id
 
 __all__ = ["clean_text", "fragment_to_text", "read_html_file", "read_html_page"]
 

@@ -12,7 +12,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from jinja2 import TemplateNotFound
 from werkzeug.exceptions import HTTPException, NotFound
 
-from searchsvc.search import MAX_PER_PAGE, IndexUnavailable, QueryError, SearchRequest, SearchService
+from searchsvc.engine.search import MAX_PER_PAGE, IndexUnavailable, QueryError, SearchRequest, SearchService
 
 api = Blueprint("api", __name__)
 
@@ -97,7 +97,7 @@ def api_article(doc_id: str) -> Response:
 
 @api.get("/api/openapi.json")
 def api_openapi() -> Response:
-    from searchsvc.openapi import document
+    from searchsvc.web.openapi import document
 
     return jsonify(document())
 

@@ -69,7 +69,7 @@ def _index() -> tuple[dict[str, set[str]], dict[str, dict[str, set[str]]]]:
     (later changes to pyvi's sets are not seen; pyvi never makes any).
 
     pyvi is imported here (through ``_pyvi``), not at module top, as in
-    ``searchsvc.analysis``: the import costs about 1 s and 100 MiB.
+    ``searchsvc.analysis.vietnamese``: the import costs about 1 s and 100 MiB.
     """
     ViTokenizer = _pyvi()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib.metadata import version
 from typing import Any
 
-from searchsvc.search import MAX_PER_PAGE, SORTS
+from searchsvc.engine.search import MAX_PER_PAGE, SORTS
 
 _NULLABLE_STR = {"type": ["string", "null"]}
 

@@ -28,15 +28,15 @@ from typing import Any
 import numpy as np
 from whoosh import scoring
 
-from searchsvc import highlight
-from searchsvc.analysis import fold, normalize, syllable_analyzer, unify_tones
-from searchsvc.arrays import DamagedIndex, IndexArrays, cache_size, time_key
-from searchsvc.completion import Completer
-from searchsvc.generations import CURRENT, Generation, IndexStore, IndexUnavailable
-from searchsvc.query import MAX_QUERY_CHARS, QueryError, analyze, build, mark_question_words, parse
-from searchsvc.ranking import Ranked, Ranker
-from searchsvc.schema import TEXT_PARTS, offsets_field
-from searchsvc.spelling import Speller
+from searchsvc.analysis.vietnamese import fold, normalize, syllable_analyzer, unify_tones
+from searchsvc.engine import highlight
+from searchsvc.engine.arrays import DamagedIndex, IndexArrays, cache_size, time_key
+from searchsvc.engine.completion import Completer
+from searchsvc.engine.query import MAX_QUERY_CHARS, QueryError, analyze, build, mark_question_words, parse
+from searchsvc.engine.ranking import Ranked, Ranker
+from searchsvc.engine.spelling import Speller
+from searchsvc.index.generations import CURRENT, Generation, IndexStore, IndexUnavailable
+from searchsvc.index.schema import TEXT_PARTS, offsets_field
 
 MAX_PER_PAGE = 50
 MAX_RELATED_CHARS = 1500

@@ -14,8 +14,8 @@ import itertools
 import re
 from dataclasses import dataclass, field, replace
 
-from searchsvc import analysis
-from searchsvc.schema import TEXT_PARTS
+from searchsvc.analysis import vietnamese as analysis
+from searchsvc.index.schema import TEXT_PARTS
 
 MAX_QUERY_CHARS = 500
 MAX_TERMS = 32

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from searchsvc.arrays import IndexArrays
-from searchsvc.ranking import Ranker
-from searchsvc.schema import FOLDED, field_name
+from searchsvc.engine.arrays import IndexArrays
+from searchsvc.engine.ranking import Ranker
+from searchsvc.index.schema import FOLDED, field_name
 
 FIELD = field_name("title", FOLDED)
 MAX_PREFIX_TERMS = 64

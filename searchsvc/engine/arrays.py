@@ -20,7 +20,7 @@ from whoosh.reading import TermNotFound
 from whoosh.util.numeric import byte_to_length
 from whoosh.util.times import datetime_to_long
 
-from searchsvc.codec import PostingArrays, read_posting_arrays
+from searchsvc.index.codec import PostingArrays, read_posting_arrays
 
 DEFAULT_CACHE_BYTES = 512 * 1024 * 1024
 EMPTY = PostingArrays(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from whoosh import columns, fields
 
-from searchsvc.analysis import compound_syllable_analyzer, folded_analyzer, word_analyzer
-from searchsvc.codec import CompactCodec, DeltaPositions, TermFrequency
+from searchsvc.analysis.vietnamese import compound_syllable_analyzer, folded_analyzer, word_analyzer
+from searchsvc.index.codec import CompactCodec, DeltaPositions, TermFrequency
 
 TEXT_PARTS = ("title", "sapo", "body")
 WORD, SYLLABLE, FOLDED = "", "_s", "_f"

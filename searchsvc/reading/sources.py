@@ -173,8 +173,8 @@ def read_sources(
 
 
 def _read_paths(paths: Iterable[Path | str]) -> Iterator[Article | ReadProblem | ReadNotice]:
-    from searchsvc.feed_reader import read_feed_url
-    from searchsvc.fetch import is_url
+    from searchsvc.reading.feeds import read_feed_url
+    from searchsvc.reading.fetch import is_url
 
     for raw_path in paths:
         if is_url(raw_path):
@@ -276,15 +276,15 @@ def read_file(path: Path) -> Iterator[Article | ReadProblem | ReadNotice]:
         elif kind == "jsonl":
             yield from _read_jsonl(path, compressed=False)
         elif kind == "html":
-            from searchsvc.html_reader import read_html_file
+            from searchsvc.reading.html import read_html_file
 
             yield from read_html_file(path)
         elif kind == "feed":
-            from searchsvc.feed_reader import read_feed_file
+            from searchsvc.reading.feeds import read_feed_file
 
             yield from read_feed_file(path)
         elif kind == "sitemap":
-            from searchsvc.sitemap_reader import read_sitemap_file
+            from searchsvc.reading.sitemaps import read_sitemap_file
 
             yield from read_sitemap_file(path)
         else:

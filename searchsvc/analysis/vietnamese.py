@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from whoosh.analysis import CompositeAnalyzer, Filter, LowercaseFilter, Token, Tokenizer
 
-from searchsvc.pyvi_features import tag
+from searchsvc.analysis.pyvi_features import tag
 
 __all__ = [
     "Segmentation",
@@ -229,9 +229,9 @@ def load_model() -> None:
     Forked workers then share the loaded model. Opening the tagger also
     deletes the temporary model file pyvi's import writes, so that a process
     ended by a signal leaves nothing in the temp directory
-    (``searchsvc.pyvi_features._pyvi``).
+    (``searchsvc.analysis.pyvi_features._pyvi``).
     """
-    from searchsvc.pyvi_features import warm
+    from searchsvc.analysis.pyvi_features import warm
 
     warm()
 

@@ -2,7 +2,7 @@
 
 feedparser copes with the malformed feeds newsrooms really publish (bad
 entities, wrong encodings declared, Atom and RSS variants); entry dates go
-through `searchsvc.dates` first, because Vietnamese sites often put
+through `searchsvc.reading.dates` first, because Vietnamese sites often put
 `31/03/2021 16:31` in `pubDate`, which RFC 822 parsers reject.
 """
 
@@ -16,10 +16,10 @@ from typing import Any
 
 import feedparser
 
-from searchsvc.dates import parse_date, to_vietnam_time
-from searchsvc.fetch import FetchError, fetch
-from searchsvc.html_reader import clean_text, fragment_to_text
-from searchsvc.readers import VIETNAM_TZ, Article, ReadNotice, ReadProblem, stable_id
+from searchsvc.reading.dates import parse_date, to_vietnam_time
+from searchsvc.reading.fetch import FetchError, fetch
+from searchsvc.reading.html import clean_text, fragment_to_text
+from searchsvc.reading.sources import VIETNAM_TZ, Article, ReadNotice, ReadProblem, stable_id
 
 __all__ = ["read_feed", "read_feed_file", "read_feed_url"]
 

@@ -15,10 +15,10 @@ from html import escape
 
 import numpy as np
 
-from searchsvc.analysis import fold, normalize
-from searchsvc.arrays import IndexArrays
-from searchsvc.codec import unpack_offsets
-from searchsvc.schema import FOLDED, field_name
+from searchsvc.analysis.vietnamese import fold, normalize
+from searchsvc.engine.arrays import IndexArrays
+from searchsvc.index.codec import unpack_offsets
+from searchsvc.index.schema import FOLDED, field_name
 
 FRAGMENT_CHARS = 200
 COMMON_SHARE = 0.25

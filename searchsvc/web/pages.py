@@ -1,6 +1,6 @@
 """The public search page: server-rendered HTML over the search layer.
 
-Routes here parse parameters, call :class:`~searchsvc.search.SearchService`
+Routes here parse parameters, call :class:`~searchsvc.engine.search.SearchService`
 and render ``templates/``; they never touch Whoosh. Everything works without
 JavaScript; ``static/search.js`` only adds autocomplete.
 
@@ -27,8 +27,8 @@ from jinja2 import TemplateError
 from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException, NotFound
 
-from searchsvc.search import MAX_PER_PAGE, SORTS, IndexUnavailable, QueryError
-from searchsvc.web import BadParameter, error_response, search_request, service
+from searchsvc.engine.search import MAX_PER_PAGE, SORTS, IndexUnavailable, QueryError
+from searchsvc.web.api import BadParameter, error_response, search_request, service
 
 pages = Blueprint("pages", __name__)
 

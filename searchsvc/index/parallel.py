@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from multiprocessing import get_context
 from typing import Any
 
-from searchsvc.pool import segment_writer
+from searchsvc.index.pool import segment_writer
 
 _POLL = 0.5
 _PR_SET_PDEATHSIG = 1

@@ -18,14 +18,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from searchsvc import analysis
-from searchsvc.codec import pack_offsets
-from searchsvc.fetch import is_url
-from searchsvc.generations import Generation, IndexStore, now_iso
-from searchsvc.parallel import ParallelWriter
-from searchsvc.pool import segment_writer
-from searchsvc.readers import Article, ReadNotice, ReadProblem, read_sources
-from searchsvc.schema import FOLDED, SYLLABLE, TEXT_PARTS, WORD, build_schema, codec, field_name, offsets_field
+from searchsvc.analysis import vietnamese as analysis
+from searchsvc.index.codec import pack_offsets
+from searchsvc.index.generations import Generation, IndexStore, now_iso
+from searchsvc.index.parallel import ParallelWriter
+from searchsvc.index.pool import segment_writer
+from searchsvc.index.schema import FOLDED, SYLLABLE, TEXT_PARTS, WORD, build_schema, codec, field_name, offsets_field
+from searchsvc.reading.fetch import is_url
+from searchsvc.reading.sources import Article, ReadNotice, ReadProblem, read_sources
 
 BATCH = 32
 

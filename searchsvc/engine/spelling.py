@@ -21,9 +21,9 @@ from __future__ import annotations
 import math
 import threading
 
-from searchsvc.analysis import fold
-from searchsvc.arrays import segments
-from searchsvc.schema import SYLLABLE, WORD, field_name
+from searchsvc.analysis.vietnamese import fold
+from searchsvc.engine.arrays import segments
+from searchsvc.index.schema import SYLLABLE, WORD, field_name
 
 MAX_WORD_SYLLABLES = 4
 MAX_CACHED_COUNTS = 100_000

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from searchsvc.arrays import IndexArrays, ranges
-from searchsvc.query import Analyzed, Phrase, Plan
-from searchsvc.schema import FOLDED, SYLLABLE, TEXT_PARTS, WORD, field_name
+from searchsvc.engine.arrays import IndexArrays, ranges
+from searchsvc.engine.query import Analyzed, Phrase, Plan
+from searchsvc.index.schema import FOLDED, SYLLABLE, TEXT_PARTS, WORD, field_name
 
 K1 = 1.2
 B = {"title": 0.3, "sapo": 0.5, "body": 0.9}
