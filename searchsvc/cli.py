@@ -142,8 +142,8 @@ def stats_command(index_dir, as_json) -> None:
 @click.option("--demo", is_flag=True, help="Build the demo index first when the index has none.")
 def serve_command(index_dir, host, port, demo) -> None:
     """Serve the search page and the JSON API (development server; see README for gunicorn)."""
-    from searchsvc import create_app
     from searchsvc.index.generations import IndexStore, IndexUnavailable
+    from searchsvc.web.app import create_app
 
     index_dir = resolve_index(index_dir)
     if demo and IndexStore(index_dir).current() is None:

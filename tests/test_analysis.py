@@ -31,7 +31,8 @@ from searchsvc.analysis.vietnamese import (
     unify_tones,
     word_analyzer,
 )
-from searchsvc.reading.sources import Article, read_file, read_sources
+from searchsvc.reading.article import Article
+from searchsvc.reading.sources import read_file, read_sources
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "searchsvc" / "demo"
 

@@ -12,7 +12,8 @@ from conftest import Echo
 from searchsvc.engine.search import SearchService
 from searchsvc.index.generations import IndexStore
 from searchsvc.index.indexer import reindex
-from searchsvc.reading.sources import Article, ReadNotice, ReadProblem, read_file, read_sources, sniff, stable_id
+from searchsvc.reading.article import Article, ReadNotice, ReadProblem, stable_id
+from searchsvc.reading.sources import read_file, read_sources, sniff
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FEEDS = FIXTURES / "feeds"

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-import searchsvc
 from searchsvc import create_app
+from searchsvc.web import app as web_app
 
-TEMPLATES = searchsvc.templates_dir()  # the real ones, before any test points the app elsewhere
+TEMPLATES = web_app.templates_dir()  # the real ones, before any test points the app elsewhere
 
 
 def app_with_templates(monkeypatch: pytest.MonkeyPatch, index: Path, templates: Path):
     """A real app, made by create_app, whose template folder is ``templates`` (as an install would give it)."""
-    monkeypatch.setattr(searchsvc, "templates_dir", lambda: templates)
+    monkeypatch.setattr(web_app, "templates_dir", lambda: templates)
     return create_app({"INDEX_DIR": str(index), "TESTING": True})
 
 

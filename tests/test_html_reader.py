@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from searchsvc.reading.article import Article, ReadNotice, ReadProblem, stable_id
 from searchsvc.reading.html import clean_text, fragment_to_text
-from searchsvc.reading.sources import Article, ReadNotice, ReadProblem, read_file, read_sources, sniff, stable_id
+from searchsvc.reading.sources import read_file, read_sources, sniff
 
 HTML = Path(__file__).parent / "fixtures" / "html"
 NEWS_PAGE = HTML / "cau_vuot_song.html"

@@ -13,14 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from searchsvc.reading.sources import (
-    DATE_LINE_HINT,
-    SUPPORTED_SUFFIXES,
-    Article,
-    ReadProblem,
-    read_file,
-    read_sources,
-)
+from searchsvc.reading.article import Article, ReadProblem
+from searchsvc.reading.portal import DATE_LINE_HINT
+from searchsvc.reading.sources import SUPPORTED_SUFFIXES, read_file, read_sources
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PORTAL_FIXTURE = FIXTURES / "portal" / "hien_mau.txt"

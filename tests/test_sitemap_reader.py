@@ -10,7 +10,8 @@ from pathlib import Path
 from conftest import Echo
 
 from searchsvc.index.indexer import reindex
-from searchsvc.reading.sources import Article, ReadProblem, read_sources, sniff
+from searchsvc.reading.article import Article, ReadProblem
+from searchsvc.reading.sources import read_sources, sniff
 
 HTML = Path(__file__).parent / "fixtures" / "html"
 

@@ -44,8 +44,8 @@ ARTICLE_TITLE = "Hà Nội ngập lụt sau mưa lớn"
 QUERY = "ngập lụt"
 
 # Where the installed package is, and which templates it uses.
-WHERE = ("import json, pathlib, searchsvc; "
-         "print(json.dumps([str(pathlib.Path(searchsvc.__file__).parent), str(searchsvc.templates_dir())]))")
+WHERE = ("import json, pathlib, searchsvc, searchsvc.web.app as a; "
+         "print(json.dumps([str(pathlib.Path(searchsvc.__file__).parent), str(a.templates_dir())]))")
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -24,8 +24,9 @@ from searchsvc.index.generations import Generation, IndexStore, now_iso
 from searchsvc.index.parallel import ParallelWriter
 from searchsvc.index.pool import segment_writer
 from searchsvc.index.schema import FOLDED, SYLLABLE, TEXT_PARTS, WORD, build_schema, codec, field_name, offsets_field
+from searchsvc.reading.article import Article, ReadNotice, ReadProblem
 from searchsvc.reading.fetch import is_url
-from searchsvc.reading.sources import Article, ReadNotice, ReadProblem, read_sources
+from searchsvc.reading.sources import read_sources
 
 BATCH = 32
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import feedparser
 
-from searchsvc.reading.dates import parse_date, to_vietnam_time
+from searchsvc.reading.article import Article, ReadNotice, ReadProblem, stable_id
+from searchsvc.reading.dates import VIETNAM_TZ, parse_date, to_vietnam_time
 from searchsvc.reading.fetch import FetchError, fetch
 from searchsvc.reading.html import clean_text, fragment_to_text
-from searchsvc.reading.sources import VIETNAM_TZ, Article, ReadNotice, ReadProblem, stable_id
 
 __all__ = ["read_feed", "read_feed_file", "read_feed_url"]
 

@@ -24,8 +24,8 @@ import trafilatura
 from lxml import etree
 from trafilatura.utils import decode_file
 
+from searchsvc.reading.article import Article, ReadNotice, ReadProblem, stable_id
 from searchsvc.reading.dates import parse_date
-from searchsvc.reading.sources import Article, ReadNotice, ReadProblem, stable_id
 
 __all__ = ["clean_text", "fragment_to_text", "read_html_file", "read_html_page"]
 

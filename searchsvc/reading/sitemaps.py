@@ -9,14 +9,15 @@ resolved and nothing is fetched while parsing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from lxml import etree
 
+from searchsvc.reading.article import Article, ReadNotice, ReadProblem
 from searchsvc.reading.fetch import FetchError, fetch, is_url
-from searchsvc.reading.sources import Article, ReadNotice, ReadProblem, read_file
+from searchsvc.reading.html import read_html_page
 
 __all__ = ["read_sitemap_file"]
 
@@ -24,7 +25,14 @@ MAX_DEPTH = 3
 MAX_PAGE_BYTES = 10 * 1024 * 1024
 
 
-def read_sitemap_file(path: Path, depth: int = 0) -> Iterator[Article | ReadProblem | ReadNotice]:
+PageReader = Callable[[Path], Iterator[Article | ReadProblem | ReadNotice]]
+
+
+def read_sitemap_file(
+    path: Path, read_file: PageReader, depth: int = 0
+) -> Iterator[Article | ReadProblem | ReadNotice]:
+    """Every page the sitemap lists; a listed file is read with ``read_file`` (the dispatcher, which knows every
+    format: passed in, so that this reader need not import the dispatcher that imports it)."""
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
     try:
         tree = etree.parse(str(path), parser)
@@ -56,7 +64,7 @@ def read_sitemap_file(path: Path, depth: int = 0) -> Iterator[Article | ReadProb
                 yield ReadProblem(str(path), line, f"sitemaps nested deeper than {MAX_DEPTH}, {target} not read",
                                   unread=True)
             else:
-                yield from read_sitemap_file(target, depth + 1)
+                yield from read_sitemap_file(target, read_file, depth + 1)
         else:
             yield from read_file(target)
 
@@ -69,8 +77,6 @@ def _local_path(loc: str, base: Path) -> Path:
 
 
 def _read_page_url(url: str, sitemap: str, line: int) -> Iterator[Article | ReadProblem | ReadNotice]:
-    from searchsvc.reading.html import read_html_page
-
     try:
         data = fetch(url, MAX_PAGE_BYTES)
     except FetchError as exc:
