@@ -34,6 +34,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "searchsvc.cli": ("searchsvc.config", "searchsvc.reading", "searchsvc.analysis", "searchsvc.index",
                       "searchsvc.engine", "searchsvc.web.app"),
     "searchsvc": ("searchsvc.cli", "searchsvc.web.app"),
+    # The name indexes written by 0.1 pickled their codec under (index/codec.py's old place).
+    "searchsvc.codec": ("searchsvc.index.codec",),
 }
 
 # Third-party packages a part must not import.

@@ -215,3 +215,30 @@ def test_offsets_round_trip() -> None:
 
 def test_codec_is_the_compact_codec() -> None:
     assert isinstance(codec(), CompactCodec)
+
+
+def test_an_index_written_before_the_subpackages_still_opens(tmp_path, monkeypatch) -> None:
+    """Indexes written by 0.1 pickled their analyzers and codec as searchsvc.analysis.* and searchsvc.codec.*."""
+    import subprocess
+    import sys
+
+    import searchsvc.codec  # noqa: F401 (the old name, made to resolve)
+    from searchsvc.analysis import vietnamese
+    from searchsvc.index import codec as codec_module
+    from searchsvc.index.indexer import reindex
+
+    old = [(vietnamese.VietnameseTokenizer, "searchsvc.analysis"), (vietnamese.FoldFilter, "searchsvc.analysis"),
+           (codec_module.CompactCodec, "searchsvc.codec"), (codec_module.DeltaPositions, "searchsvc.codec"),
+           (codec_module.TermFrequency, "searchsvc.codec")]
+    for cls, module in old:
+        monkeypatch.setattr(cls, "__module__", module)
+    demo = Path(__file__).resolve().parents[1] / "searchsvc" / "demo"
+    reindex([demo], tmp_path / "index", jobs=1, echo=lambda m: None)
+    monkeypatch.undo()
+    toc = next((tmp_path / "index" / "gen-000001").glob("*.toc")).read_bytes()
+    assert b"searchsvc.codec" in toc and b"searchsvc.index.codec" not in toc
+    assert b"searchsvc.analysis\nVietnameseTokenizer" in toc
+    result = subprocess.run([sys.executable, "-m", "searchsvc.cli", "search", "Hà Nội ngập lụt", "--index",
+                             str(tmp_path / "index")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "demo-001" in result.stdout.splitlines()[1]
