@@ -1,4 +1,4 @@
-"""The ``searchsvc`` command: reindex, search, stats, serve.
+"""The ``searchsvc`` command: reindex, search, stats, serve, hide, unhide, hidden.
 
 The same commands are registered on the Flask app (``flask --app searchsvc``),
 as in Flask's tutorial; the console script is the one operators use.
@@ -126,6 +126,8 @@ def stats_command(index_dir, as_json) -> None:
     click.echo(f"generation:   {stats['generation']}")
     click.echo(f"built:        {stats['built_at']}")
     click.echo(f"documents:    {stats['documents']}")
+    if stats.get("hidden"):
+        click.echo(f"hidden:       {stats['hidden']} of them (searchsvc hidden), not shown")
     click.echo(f"size:         {stats['size_bytes'] / 1e6:.1f} MB")
     click.echo(f"last reindex: {stats['last_reindex']} ({stats['last_reindex_mode']}): "
                f"read {s['read']}, added {s['added']}, updated {s['updated']}, unchanged {s['unchanged']}, "
@@ -158,11 +160,123 @@ def serve_command(index_dir, host, port, demo) -> None:
     app.run(host=host, port=port)
 
 
+def _index_root(index_dir: str | None) -> Path:
+    """The index directory of hide/unhide/hidden, which must exist: a mistyped --index must not start a list
+    nowhere near the served index."""
+    root = resolve_index(index_dir)
+    if not root.is_dir():
+        _fail(f"no index directory {root}: give the served index with --index (or SEARCHSVC_INDEX)")
+    return root
+
+
+def _ids(ids: tuple[str, ...]) -> list[str]:
+    cleaned = [i.strip() for i in ids]
+    if not all(cleaned):
+        raise click.UsageError("an ID is empty")
+    return cleaned
+
+
+@click.command("hide")
+@click.argument("ids", nargs=-1, required=True)
+@index_option
+@click.option("--reason", default=None, help="Why it was taken down (kept with it, shown by 'searchsvc hidden').")
+def hide_command(ids, index_dir, reason) -> None:
+    """Take articles down at once and for good: gone from results, facets, autocomplete and related articles,
+    their pages answer 410, on running servers within a second, until 'searchsvc unhide'.
+
+    An id the served index does not hold is recorded all the same (it stays hidden if a later reindex brings
+    it). Exit status 0 when every id is hidden and served, 1 when some id is not in the served index (recorded
+    anyway), 2 when nothing could be recorded.
+    """
+    from searchsvc.index.generations import describe_os_error
+    from searchsvc.index.hidden import HiddenListError
+    from searchsvc.index.hiding import hide, served_titles
+
+    root = _index_root(index_dir)
+    ids = _ids(ids)
+    generation, titles = served_titles(root, ids)
+    try:
+        change = hide(root, ids, reason=reason, titles=titles)
+    except HiddenListError as exc:
+        _fail(f"the hidden list {root / 'hidden.json'} cannot be read ({exc}); nothing was changed: fix it first")
+    except OSError as exc:
+        _fail(f"cannot write the hidden list in {root}: {describe_os_error(exc)}; nothing was changed")
+    for doc_id in ids:
+        title = f"  {titles[doc_id]}" if titles.get(doc_id) else ""
+        click.echo(f"{'hidden' if doc_id in change.changed else 'already hidden'}: {doc_id}{title}")
+    unknown = [i for i in ids if i not in titles]
+    for doc_id in unknown:
+        where = f"the served index ({generation})" if generation else "any index yet"
+        click.echo(f"note: {doc_id} is not in {where}; recorded: it stays hidden if a reindex brings it", err=True)
+    click.echo(f"{len(change.changed)} hidden, {len(change.unchanged)} already hidden, "
+               f"{len(unknown)} not in the served index; servers stop showing them within a second")
+    if unknown:
+        sys.exit(1)
+
+
+@click.command("unhide")
+@click.argument("ids", nargs=-1, required=True)
+@index_option
+def unhide_command(ids, index_dir) -> None:
+    """Bring hidden articles back, on running servers within a second.
+
+    Exit status 0 when every id was hidden and is back, 1 when some id was not on the hidden list (the others
+    are back), 2 when nothing could be changed.
+    """
+    from searchsvc.index.generations import describe_os_error
+    from searchsvc.index.hidden import HiddenListError
+    from searchsvc.index.hiding import unhide
+
+    root = _index_root(index_dir)
+    ids = _ids(ids)
+    try:
+        change = unhide(root, ids)
+    except HiddenListError as exc:
+        _fail(f"the hidden list {root / 'hidden.json'} cannot be read ({exc}); nothing was changed: fix it first")
+    except OSError as exc:
+        _fail(f"cannot write the hidden list in {root}: {describe_os_error(exc)}; nothing was changed")
+    for doc_id in change.changed:
+        click.echo(f"unhidden: {doc_id}")
+    for doc_id in change.unchanged:
+        click.echo(f"note: {doc_id} was not hidden", err=True)
+    click.echo(f"{len(change.changed)} unhidden, {len(change.unchanged)} not hidden")
+    if change.unchanged:
+        sys.exit(1)
+
+
+@click.command("hidden")
+@index_option
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+def hidden_command(index_dir, as_json) -> None:
+    """The hidden articles: id, title, when, why, and whether the served index holds them."""
+    from searchsvc.index import hidden
+    from searchsvc.index.hiding import served_titles
+
+    root = _index_root(index_dir)
+    try:
+        entries = list(hidden.read(root).values())
+    except hidden.HiddenListError as exc:
+        _fail(f"the hidden list {hidden.path(root)} cannot be read: {exc}")
+    _, titles = served_titles(root, [e.id for e in entries])
+    rows = [{**e.as_json(), "title": titles.get(e.id) or e.title, "served": e.id in titles} for e in entries]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("nothing is hidden")
+        return
+    for row in rows:
+        click.echo(f"{row['id']}  {row['hidden_at']}  {row['title'] or '(not in the served index)'}"
+                   + (f"  reason: {row['reason']}" if row["reason"] else ""))
+    click.echo(f"{len(rows)} hidden, {sum(r['served'] for r in rows)} of them in the served index")
+
+
 def demo_dir() -> Path:
     return Path(__file__).parent / "demo"
 
 
-COMMANDS = (reindex_command, search_command, stats_command, serve_command)
+COMMANDS = (reindex_command, search_command, stats_command, serve_command, hide_command, unhide_command,
+            hidden_command)
 
 
 @click.group()

@@ -19,9 +19,10 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "searchsvc.reading": ("searchsvc.reading",),
     "searchsvc.analysis": ("searchsvc.analysis",),
     "searchsvc.index": ("searchsvc.index", "searchsvc.analysis", "searchsvc.reading"),
-    # The search layer reads an index and never writes one: not the indexer, its worker pool or writers.
+    # The search layer reads an index and never writes one: not the indexer, its worker pool or writers. It reads
+    # the hidden list (index.hidden), never writes it (index.hiding is the hide/unhide commands').
     "searchsvc.engine": ("searchsvc.engine", "searchsvc.analysis", "searchsvc.index.schema",
-                         "searchsvc.index.codec", "searchsvc.index.generations"),
+                         "searchsvc.index.codec", "searchsvc.index.generations", "searchsvc.index.hidden"),
     # Routes call the search service; they never touch Whoosh or storage.
     "searchsvc.web.api": ("searchsvc.web", "searchsvc.engine.search"),
     "searchsvc.web.pages": ("searchsvc.web", "searchsvc.engine.search"),
@@ -150,6 +151,8 @@ def test_each_part_says_what_it_is_and_what_it_may_import() -> None:
     ("searchsvc.analysis.vietnamese", "from searchsvc.engine.query import parse\n", "may not import"),
     ("searchsvc.reading.html", "from searchsvc.index import schema\n", "may not import"),
     ("searchsvc.engine.search", "from searchsvc.index.indexer import reindex\n", "may not import"),
+    ("searchsvc.engine.search", "from searchsvc.index.hiding import hide\n", "may not import"),
+    ("searchsvc.engine.search", "from searchsvc.index import hiding\n", "may not import"),
     ("searchsvc.reading.sitemaps", "from . import sources\n", None),
 ])
 def test_the_checker_finds_forbidden_imports(name: str, source: str, expected: str | None) -> None:

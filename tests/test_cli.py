@@ -254,7 +254,8 @@ def test_readme_documents_every_command_and_option(command: str, option: str) ->
 
 
 def test_every_command_is_in_the_group() -> None:
-    assert sorted(cli.commands) == sorted(c.name for c in COMMANDS) == ["reindex", "search", "serve", "stats"]
+    assert sorted(cli.commands) == sorted(c.name for c in COMMANDS) == ["hidden", "hide", "reindex", "search", "serve",
+                                                                         "stats", "unhide"]
 
 
 # --- the Flask app factory -------------------------------------------------------------------------------------------

@@ -80,6 +80,7 @@ class IndexArrays:
         self._lengths: dict[str, np.ndarray] = {}
         self._columns: dict[str, Column] = {}
         self._published: np.ndarray | None = None
+        self._views: np.ndarray | None = None
         self._lock = threading.Lock()
 
     def rebind(self, reader, io: threading.RLock) -> None:
@@ -200,6 +201,23 @@ class IndexArrays:
                 dtype=np.int64, count=self.size,
             )
         return self._published
+
+    def views(self) -> np.ndarray:
+        """Views of every document (0 where none were given), read once from the numeric field's terms: the
+        field has no column, and reading every stored article would take seconds."""
+        if self._views is None:
+            table = np.zeros(self.size, dtype=np.int64)
+            with self.io:
+                for seg, base in self.leaves:
+                    if "views" not in seg.schema:
+                        continue
+                    field = seg.schema["views"]
+                    for btext in field.sortable_terms(seg, "views"):
+                        value = field.from_bytes(btext)
+                        ids = np.fromiter(seg.postings("views", btext).all_ids(), dtype=np.int64)
+                        table[base + ids] = max(int(value), 0)
+            self._views = table
+        return self._views
 
 
 def segments(reader) -> list[tuple]:

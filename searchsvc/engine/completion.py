@@ -62,9 +62,10 @@ class Completer:
         order = np.argsort(-self._dfs[lo:hi], kind="stable")[:MAX_PREFIX_TERMS]
         return [self._terms[lo + i] for i in order]
 
-    def complete(self, folded: list[str], limit: int) -> Completion:
+    def complete(self, folded: list[str], limit: int, hidden: np.ndarray | None = None) -> Completion:
         """Titles with ``folded`` side by side (the last syllable as a prefix), and how the last syllable
-        ends in them: titles that begin with it first, then shorter titles, then newer ones."""
+        ends in them: titles that begin with it first, then shorter titles, then newer ones. Documents
+        ``hidden`` marks (taken down) are neither offered nor counted for the endings."""
         none = Completion(np.zeros(0, dtype=np.int64), [])
         if not folded:
             return none
@@ -74,6 +75,8 @@ class Completer:
         docs = np.unique(np.concatenate([self.arrays.postings(FIELD, t).ids for t in last]))
         for f in dict.fromkeys(folded[:-1]):
             docs = np.intersect1d(docs, self.arrays.postings(FIELD, f).ids, assume_unique=True)
+        if hidden is not None:
+            docs = docs[~hidden[docs]]
         if not len(docs):
             return none
         # Keys (document << 32 | position) of the last, partial syllable, sorted, and which ending each is.

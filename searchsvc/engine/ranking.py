@@ -261,8 +261,9 @@ class Ranker:
         return mask
 
     # --- the whole query ------------------------------------------------------------------------
-    def rank(self, plan: Plan, allowed: np.ndarray | None = None) -> Ranked:
-        """Scores and results of a plan; ``allowed`` narrows further (dates)."""
+    def rank(self, plan: Plan, allowed: np.ndarray | None = None, boost: np.ndarray | None = None) -> Ranked:
+        """Scores and results of a plan; ``allowed`` narrows further (dates, hidden articles); ``boost`` is a
+        factor per document (freshness.py), applied once stage two has scored, so it changes the order only."""
         allowed = self.arrays.live.copy() if allowed is None else allowed & self.arrays.live
         narrowed = self.filters(plan.filters)
         if narrowed is not None:
@@ -303,4 +304,6 @@ class Ranker:
                 bonus = bonus + sum((PASSAGE_WEIGHT if a.accented else PASSAGE_WEIGHT_UNACCENTED)
                                     * self.passage_scores(a, top, memo) for a in plan.scored)
             scores[top] += bonus
+        if boost is not None:
+            scores *= boost
         return ranked

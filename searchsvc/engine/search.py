@@ -32,9 +32,11 @@ from searchsvc.analysis.vietnamese import fold, normalize, syllable_analyzer, un
 from searchsvc.engine import highlight
 from searchsvc.engine.arrays import DamagedIndex, IndexArrays, cache_size, time_key
 from searchsvc.engine.completion import Completer
+from searchsvc.engine.freshness import Boosts, Freshness
 from searchsvc.engine.query import MAX_QUERY_CHARS, QueryError, analyze, build, mark_question_words, parse
 from searchsvc.engine.ranking import Ranked, Ranker
 from searchsvc.engine.spelling import Speller
+from searchsvc.index import hidden as hidden_list
 from searchsvc.index.generations import CURRENT, Generation, IndexStore, IndexUnavailable
 from searchsvc.index.schema import TEXT_PARTS, offsets_field
 
@@ -45,7 +47,12 @@ MAX_COMPLETIONS = 3  # completed words before the titles, in an autocomplete lis
 FACETS = ("category", "source", "year")
 SORTS = ("relevance", "newest")
 
-__all__ = ["SearchService", "SearchRequest", "SearchResult", "Hit", "QueryError", "IndexUnavailable"]
+__all__ = ["SearchService", "SearchRequest", "SearchResult", "Hit", "QueryError", "IndexUnavailable", "ArticleHidden",
+           "Freshness"]
+
+
+class ArticleHidden(Exception):
+    """The article is on the index's hidden list (``searchsvc hide``): gone on purpose (HTTP 410), not unknown."""
 
 
 @dataclass(frozen=True)
@@ -197,12 +204,17 @@ def _reopens_on_damage(method):
 
 class SearchService:
     def __init__(self, index_dir: str | Path, max_query_chars: int = MAX_QUERY_CHARS,
-                 postings_cache_mb: int = 0) -> None:
+                 postings_cache_mb: int = 0, *, freshness: Freshness | None = None) -> None:
         self.store = IndexStore(index_dir)
         self.max_query_chars = max_query_chars
         self.cache_mb = postings_cache_mb  # 0: sized by each generation's article count (arrays.cache_size)
         self._open: _Open | None = None
         self._lock = threading.Lock()
+        # Freshness and popularity in the relevance order (engine/freshness.py); off unless configured.
+        self.freshness = freshness or Freshness()
+        self._boosts: Boosts | None = None
+        self._hidden: _Hidden | None = None  # the hidden list as applied to the served generation
+        self._hidden_lock = threading.Lock()
 
     # --- generations --------------------------------------------------------------
     def _stamp(self) -> tuple:
@@ -243,7 +255,54 @@ class SearchService:
 
     def warm(self) -> None:
         """Open the current generation and build its tables now (before gunicorn forks its workers)."""
-        self.current().warm()
+        opened = self.current()
+        opened.warm()
+        self._hidden_now(opened)
+        if self.freshness.on:
+            self._boost(opened)
+
+    # --- the hidden list (index/hidden.py) --------------------------------------------------------------
+    def _hidden_now(self, opened: _Open) -> _Hidden:
+        """The hidden list as it applies to ``opened``: one ``stat`` per call, read again only when the file
+        was replaced (``searchsvc hide``/``unhide``) or the generation changed (a reindex: new document numbers)."""
+        stamp = hidden_list.stamp(self.store.root)
+        known = self._hidden
+        if known is not None and known.opened is opened and known.stamp == stamp:
+            return known
+        with self._hidden_lock:
+            known = self._hidden
+            if known is not None and known.opened is opened and known.stamp == stamp:
+                return known
+            problem = None
+            try:
+                ids = frozenset(hidden_list.read(self.store.root)) if stamp is not None else frozenset()
+            except hidden_list.HiddenListError as exc:
+                # Written whole by every command, so only a change by hand gets here: keep hiding what was hidden.
+                ids = known.ids if known is not None else frozenset()
+                problem = (f"the hidden list {hidden_list.path(self.store.root)} cannot be read: {exc}; "
+                           + ("the articles hidden before stay hidden" if ids else "nothing is hidden")
+                           + " until it is fixed (searchsvc hidden shows it once it reads again)")
+            docnums: list[int] = []
+            if ids:
+                with opened.io:
+                    for doc_id in ids:
+                        docnums.extend(opened.searcher.document_numbers(id=doc_id))
+            mask = visible = None
+            if docnums:
+                mask = np.zeros(opened.arrays.size, dtype=bool)
+                mask[docnums] = True
+                visible = opened.arrays.live & ~mask
+            self._hidden = known = _Hidden(stamp, opened, ids, mask, visible, len(docnums), problem)
+            return known
+
+    def _boost(self, opened: _Open) -> np.ndarray | None:
+        """The freshness factor of every document of ``opened`` (None when off or when it changes nothing)."""
+        if not self.freshness.on:
+            return None
+        boosts = self._boosts
+        if boosts is None or boosts.arrays is not opened.arrays:
+            boosts = self._boosts = Boosts(opened.arrays, self.freshness)
+        return boosts.vector()
 
     def document_count(self) -> int:
         """Articles served now; 0 is a normal state (nothing indexed yet), not an error."""
@@ -260,6 +319,9 @@ class SearchService:
             others = [p for p in self.store.problems(None) if str(exc) not in p]
             raise IndexUnavailable("; ".join([str(exc), *others])) from exc
         problems = self.store.problems(opened.gen)
+        hidden = self._hidden_now(opened)
+        if hidden.problem:
+            problems.append(hidden.problem)
         meta = opened.gen.meta()
         return {
             "status": "degraded" if problems else "ok",
@@ -286,7 +348,9 @@ class SearchService:
             "last_reindex_published": bool(run.get("published")),
             "last_reindex_summary": {k: run.get(k) for k in
                                      ("read", "added", "updated", "unchanged", "deleted", "failed", "seconds")},
-            "problems": self.store.problems(opened.gen),
+            # Articles of this generation on the hidden list: counted in "documents", never shown.
+            "hidden": self._hidden_now(opened).count,
+            "problems": self.store.problems(opened.gen) + [p for p in [self._hidden_now(opened).problem] if p],
         }
 
     # --- searching -------------------------------------------------------------------
@@ -307,10 +371,12 @@ class SearchService:
         plan = build(pq)
         plan.restored = self._restored(opened, plan)
         allowed = _date_mask(opened.arrays, request.date_from, request.date_to)
+        hidden = self._hidden_now(opened)
+        boost = self._boost(opened) if request.sort == "relevance" else None  # "newest" stays a pure date sort
         if not plan.matches_text and not plan.filters and allowed is None:
             ranked = Ranked(np.zeros(opened.arrays.size, dtype=np.float32), np.zeros(opened.arrays.size, dtype=bool))
         else:
-            ranked = opened.ranker.rank(plan, allowed)
+            ranked = opened.ranker.rank(plan, _narrowed(allowed, hidden.visible), boost)
         total = ranked.total
         if request.page > 1 and (request.page - 1) * request.per_page >= total:
             raise QueryError(f"page {request.page} is beyond the results ({total} in all)")
@@ -358,7 +424,7 @@ class SearchService:
         plan = build(parse(" ".join(proposed)))
         if not plan.matches_text:
             return None
-        alt = opened.ranker.rank(plan)
+        alt = opened.ranker.rank(plan, self._hidden_now(opened).visible, self._boost(opened))
         if not alt.total:
             return None
         best = int(alt.order(0, 1)[0])
@@ -411,6 +477,8 @@ class SearchService:
     def article(self, doc_id: str, q: str = "") -> dict[str, Any] | None:
         """The stored article, with ``title_html``/``sapo_html``/``body_html`` marking ``q``'s terms."""
         opened = self.current()
+        if doc_id in self._hidden_now(opened).ids:
+            raise ArticleHidden(f"article {doc_id!r} has been taken down")
         with opened.io:
             docnum = opened.searcher.document_number(id=doc_id)
             stored = opened.searcher.stored_fields(docnum) if docnum is not None else None
@@ -433,6 +501,9 @@ class SearchService:
         """Articles sharing this one's most telling words (Whoosh's key-term model over its opening), ranked
         by BM25F on those words; the same story under another id (same title) is not shown again."""
         opened = self.current()
+        hidden = self._hidden_now(opened)
+        if doc_id in hidden.ids:
+            return []
         searcher = opened.searcher
         with opened.io:
             docnum = searcher.document_number(id=doc_id)
@@ -442,7 +513,7 @@ class SearchService:
             text = "\n".join(t for t in (stored.get("title", ""), stored.get("sapo", ""), stored.get("body", "")) if t)
             key_terms = searcher.key_terms_from_text("body", text[:MAX_RELATED_CHARS], numterms=12)
         scores = opened.ranker.score_words(key_terms)
-        matched = (scores > 0) & opened.arrays.live
+        matched = (scores > 0) & (opened.arrays.live if hidden.visible is None else hidden.visible)
         matched[docnum] = False
         ranked = Ranked(np.where(matched, scores, 0).astype(np.float32), matched)
         seen = {_title_key(stored.get("title", ""))}
@@ -464,7 +535,7 @@ class SearchService:
         if not folded:
             return []
         opened = self.current()
-        found = opened.completer.complete(folded, limit)
+        found = opened.completer.complete(folded, limit, self._hidden_now(opened).mask)
         titles: list[str] = []
         for docnum in found.docs:
             with opened.io:
@@ -532,6 +603,26 @@ def _surface(stored: dict[str, Any], syllables: list[str]) -> list[str]:
         if m:
             return text[m.start():m.end()].split()
     return list(syllables)
+
+
+@dataclass(frozen=True, eq=False)
+class _Hidden:
+    """The hidden list applied to one opened generation: its ids, and the documents they are there."""
+
+    stamp: tuple | None  # of the file read (hidden_list.stamp); None: there is no list
+    opened: _Open
+    ids: frozenset[str]
+    mask: np.ndarray | None  # True for a hidden document; None when no document of this generation is hidden
+    visible: np.ndarray | None  # live and not hidden; None when nothing is hidden (then: the live ones)
+    count: int  # hidden documents of this generation
+    problem: str | None = None  # the list could not be read
+
+
+def _narrowed(allowed: np.ndarray | None, visible: np.ndarray | None) -> np.ndarray | None:
+    """The documents both masks allow (None, from either, allows all)."""
+    if visible is None:
+        return allowed
+    return visible if allowed is None else allowed & visible
 
 
 def _date_mask(arrays: IndexArrays, date_from: date | None, date_to: date | None) -> np.ndarray | None:

@@ -12,7 +12,14 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from jinja2 import TemplateNotFound
 from werkzeug.exceptions import HTTPException, NotFound
 
-from searchsvc.engine.search import MAX_PER_PAGE, IndexUnavailable, QueryError, SearchRequest, SearchService
+from searchsvc.engine.search import (
+    MAX_PER_PAGE,
+    ArticleHidden,
+    IndexUnavailable,
+    QueryError,
+    SearchRequest,
+    SearchService,
+)
 
 api = Blueprint("api", __name__)
 
@@ -156,6 +163,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(IndexUnavailable)
     def unavailable(exc: IndexUnavailable):
         return error_response(503, f"the search index is not available: {exc}")
+
+    @app.errorhandler(ArticleHidden)
+    def gone(exc: ArticleHidden):
+        """Taken down on purpose (searchsvc hide): 410 tells caches and crawlers to drop it, unlike 404."""
+        return error_response(410, str(exc))
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

@@ -150,7 +150,7 @@ def document() -> dict[str, Any]:
                     {"name": "doc_id", "in": "path", "required": True, "schema": {"type": "string"}},
                     _param("q", {"type": "string"}, "terms to mark"),
                 ],
-                "responses": _answers("Article", 404, 503),
+                "responses": _answers("Article", 404, 410, 503),  # 410: taken down (searchsvc hide)
             }},
             "/healthz": {"get": {
                 "summary": "Service and index state",

@@ -25,9 +25,9 @@ from xml.sax.saxutils import quoteattr
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 from jinja2 import TemplateError
 from markupsafe import Markup, escape
-from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.exceptions import Gone, HTTPException, NotFound
 
-from searchsvc.engine.search import MAX_PER_PAGE, SORTS, IndexUnavailable, QueryError
+from searchsvc.engine.search import MAX_PER_PAGE, SORTS, ArticleHidden, IndexUnavailable, QueryError
 from searchsvc.web.api import BadParameter, error_response, search_request, service
 
 pages = Blueprint("pages", __name__)
@@ -458,9 +458,12 @@ def article(doc_id: str) -> Response | str:
     if len(q) > current_app.config.get("MAX_QUERY_CHARS", 500):
         q = ""  # only used for highlighting: show the article unmarked
     try:
-        art = service().article(doc_id, q)
-    except QueryError:
-        art = service().article(doc_id)
+        try:
+            art = service().article(doc_id, q)
+        except QueryError:
+            art = service().article(doc_id)
+    except ArticleHidden:
+        raise Gone() from None
     if art is None:
         raise NotFound()
     related = service().related(doc_id)
@@ -496,6 +499,7 @@ def opensearch() -> Response | str:
 
 HTTP_MESSAGES = {
     404: ("Không tìm thấy trang", "Trang bạn tìm không tồn tại hoặc đã bị gỡ. Hãy thử tìm kiếm bài viết bạn cần."),
+    410: ("Bài viết đã bị gỡ", "Bài viết này đã bị gỡ và không còn được hiển thị. Hãy tìm kiếm các bài viết khác."),
     405: ("Yêu cầu không được hỗ trợ", "Trang này chỉ mở được bằng cách truy cập thông thường."),
     500: ("Đã có lỗi xảy ra", "Máy chủ gặp sự cố khi xử lý yêu cầu. Lỗi đã được ghi lại; vui lòng thử lại sau."),
 }
