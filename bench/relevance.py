@@ -1,6 +1,10 @@
 """Relevance on UIT-ViNewsQA (dev) at news scale: MRR@10, Recall@10, nDCG@10, with and without diacritics.
 
     python bench/relevance.py --index /path/to/48k-index [--every 1] [--limit N] [--headlines 300]
+        [--recency-half-life DAYS] [--views-weight W]
+
+--recency-half-life and --views-weight rank as RECENCY_HALF_LIFE_DAYS and VIEWS_WEIGHT do (engine/freshness.py;
+default 0, off): what a setting costs the evaluation sets, and their time.
 
 Also known-item "headline" queries: 4-7 consecutive words of a corpus title
 (that article must come first), and as many from titles that hold a
@@ -134,18 +138,24 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--no-folded", action="store_true", help="skip the run without diacritics")
     ap.add_argument("--headlines", type=int, default=300, help="known-item headline queries (0: none)")
+    ap.add_argument("--recency-half-life", type=float, default=0.0, metavar="DAYS",
+                    help="RECENCY_HALF_LIFE_DAYS (0: off)")
+    ap.add_argument("--views-weight", type=float, default=0.0, metavar="W", help="VIEWS_WEIGHT (0: off)")
     args = ap.parse_args()
     if not EVAL.is_dir():
         sys.exit(f"skipped: {EVAL} is absent")
 
     from searchsvc.analysis.vietnamese import fold, load_model
-    from searchsvc.engine.search import SearchService
+    from searchsvc.engine.search import Freshness, SearchService
 
     load_model()
-    service = SearchService(args.index)
+    freshness = Freshness(recency_half_life_days=args.recency_half_life, views_weight=args.views_weight)
+    service = SearchService(args.index, freshness=freshness)
     questions = load(args.every, args.limit)
     evaluate(service, questions[:20])  # warm caches
-    result = {"index_documents": service.health()["documents"], "with_diacritics": evaluate(service, questions)}
+    result = {"index_documents": service.health()["documents"],
+              "recency_half_life_days": args.recency_half_life, "views_weight": args.views_weight,
+              "with_diacritics": evaluate(service, questions)}
     if not args.no_folded:
         result["without_diacritics"] = evaluate(service, questions, fold)
     if args.headlines:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from searchsvc.config import resolve_index
+from searchsvc.config import freshness, load, resolve_index
 
 INDEX_HELP = (
     "Index directory. Default: $SEARCHSVC_INDEX (or $SEARCHSVC_INDEX_DIR), else INDEX_DIR in instance/config.py, "
@@ -84,11 +84,15 @@ def reindex_command(sources, index_dir, full, delete_missing, jobs, wait, allow_
 def search_command(query, index_dir, limit, as_json) -> None:
     """Search the index from the shell, for a quick check."""
     from searchsvc.analysis.vietnamese import load_model
-    from searchsvc.engine.search import IndexUnavailable, QueryError, SearchRequest, SearchService
+    from searchsvc.engine.search import Freshness, IndexUnavailable, QueryError, SearchRequest, SearchService
 
     if not query.strip():
         raise click.UsageError("QUERY is empty: give the words to search for")
-    service = SearchService(resolve_index(index_dir))
+    # Ranked as the web app ranks (RECENCY_HALF_LIFE_DAYS, VIEWS_WEIGHT from the same configuration).
+    try:
+        service = SearchService(resolve_index(index_dir), freshness=Freshness(**freshness(load())))
+    except ValueError as exc:
+        _fail(f"configuration: {exc}")
     try:
         # Start-up first (pyvi's model, opening the index), so that took_ms is the search, as the API reports it.
         load_model()

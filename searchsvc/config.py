@@ -21,6 +21,9 @@ DEFAULTS: dict[str, Any] = {
     "CORS_ORIGINS": [],
     # How many reverse proxies (nginx) stand in front: their X-Forwarded-* headers are then trusted.
     "PROXY_COUNT": 0,
+    # Freshness and popularity in the relevance order (engine/freshness.py); 0 = off.
+    "RECENCY_HALF_LIFE_DAYS": 0.0,
+    "VIEWS_WEIGHT": 0.0,
 }
 ENV_PREFIX = "SEARCHSVC_"
 
@@ -59,6 +62,12 @@ def origins(value: str | list[str] | tuple[str, ...]) -> list[str]:
     """CORS_ORIGINS as a list, also when instance/config.py gives one string."""
     items = re.split(r"[\s,]+", value) if isinstance(value, str) else list(value)
     return [item.strip().rstrip("/") for item in items if item.strip()]
+
+
+def freshness(config: dict[str, Any]) -> dict[str, float]:
+    """RECENCY_HALF_LIFE_DAYS and VIEWS_WEIGHT as the search layer's Freshness takes them."""
+    return {"recency_half_life_days": float(config.get("RECENCY_HALF_LIFE_DAYS") or 0),
+            "views_weight": float(config.get("VIEWS_WEIGHT") or 0)}
 
 
 def resolve_index(option: str | os.PathLike[str] | None) -> Path:

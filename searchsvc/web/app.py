@@ -12,7 +12,7 @@ from flask import Flask
 
 from searchsvc import config as _config
 from searchsvc.analysis.vietnamese import load_model
-from searchsvc.engine.search import SearchService
+from searchsvc.engine.search import Freshness, SearchService
 from searchsvc.web import api, pages
 
 __all__ = ["create_app", "templates_dir"]
@@ -40,7 +40,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     # The index's own tables are built per worker (gunicorn_conf.py) or by `searchsvc serve`, not here.
     app.extensions["searchsvc"] = SearchService(
-        app.config["INDEX_DIR"], int(app.config["MAX_QUERY_CHARS"]), int(app.config["POSTINGS_CACHE_MB"])
+        app.config["INDEX_DIR"], int(app.config["MAX_QUERY_CHARS"]), int(app.config["POSTINGS_CACHE_MB"]),
+        freshness=Freshness(**_config.freshness(app.config)),
     )
     app.register_blueprint(api.api)
     app.register_blueprint(pages.pages)
