@@ -8,6 +8,8 @@ Layout of an index directory::
       gen-000007/      a Whoosh index plus meta.json
       .reindex.lock    held (flock) by the one running reindex
       last-run.json    what the last finished reindex did, also when it changed nothing
+      hidden.json      articles taken down (searchsvc hide), by id, for every generation (index/hidden.py)
+      .hidden.lock     held (flock) while hide/unhide replace hidden.json; not the reindex lock
 
 Whoosh writes in place and does not fsync, so a crash during a commit can
 leave an index no one should serve. A reindex therefore always writes into a
@@ -15,7 +17,9 @@ new generation directory (an incremental one starts as hard links of the
 current generation: Whoosh never rewrites a file, it only adds and deletes),
 fsyncs it, then replaces CURRENT with an atomic rename. Readers only ever
 open what CURRENT names. The lock is an flock, so the kernel releases it when
-the process dies: a killed reindex leaves no stale lock behind.
+the process dies: a killed reindex leaves no stale lock behind. Nothing here
+touches hidden.json: it lives beside the generations, so it survives every
+reindex and the removal of old generations (:meth:`IndexStore.clean`).
 
 When what CURRENT names cannot be served (CURRENT missing or unreadable, its
 generation removed or damaged), readers fall back to the newest *intact*
