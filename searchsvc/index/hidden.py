@@ -50,7 +50,7 @@ def path(root: str | os.PathLike[str]) -> Path:
 def stamp(root: str | os.PathLike[str]) -> tuple[int, int, int] | None:
     """What tells a changed list apart, by one ``stat``: a replaced file is a new inode. None without a list."""
     try:
-        st = os.stat(path(root))
+        st = os.stat(os.path.join(root, HIDDEN))  # not pathlib: this runs on every request
     except FileNotFoundError:
         return None
     return (st.st_ino, st.st_mtime_ns, st.st_size)
