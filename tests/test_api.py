@@ -23,7 +23,7 @@ from searchsvc.index.indexer import reindex
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 HIT_KEYS = {"id", "title", "url", "category", "source", "published", "views", "score", "title_html", "snippet_html"}
-SEARCH_KEYS = {"query", "total", "page", "per_page", "took_ms", "hits", "facets", "suggestion"}
+SEARCH_KEYS = {"query", "total", "page", "per_page", "took_ms", "hits", "facets", "suggestion", "rewritten", "expanded"}
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 

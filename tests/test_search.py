@@ -493,8 +493,14 @@ def test_no_suggestion_for_a_correct_accented_query(search_service, q):
         ("hà nộii ngập lụt", "Hà Nội ngập lụt", "Hà <mark>Nội</mark> ngập lụt"),
     ],
 )
-def test_did_you_mean_corrects_a_misspelt_syllable(search_service, q, text, marked):
-    assert search(search_service, q).suggestion == {"text": text, "html": marked}
+def test_a_misspelt_syllable_is_searched_corrected_and_suggested_when_verbatim(search_service, q, text, marked):
+    result = search(search_service, q)
+    assert result.rewritten is not None and result.rewritten["kinds"] == ["typo"]
+    assert result.rewritten["text"].lower() == text.lower() and result.suggestion is None
+    assert "<mark>" in result.rewritten["html"]
+    exact = search(search_service, q, verbatim=True)
+    assert exact.rewritten is None and exact.suggestion == {"text": text, "html": marked}
+    assert result.total >= exact.total
 
 
 def test_did_you_mean_corrects_an_ascii_misspelling(search_service):
@@ -504,7 +510,9 @@ def test_did_you_mean_corrects_an_ascii_misspelling(search_service):
 
 
 def test_did_you_mean_marks_only_changed_words(search_service):
-    assert search(search_service, "thủy sảnn").suggestion == {"text": "thủy sản", "html": "thủy <mark>sản</mark>"}
+    exact = search(search_service, "thủy sảnn", verbatim=True)
+    assert exact.suggestion == {"text": "thủy sản", "html": "thủy <mark>sản</mark>"}
+    assert search(search_service, "thủy sảnn").rewritten["html"] == "thuỷ <mark>sản</mark>"
 
 
 def test_suggestion_html_is_escaped(search_service):

@@ -247,6 +247,18 @@ class Phrase:
     parts: tuple[str, ...] = TEXT_PARTS
 
 
+@dataclass(frozen=True)
+class Expansion:
+    """A span of the query that may also match as any of ``options``, at ``weight`` of an exact match (the
+    span's score is the best of its forms, never the sum); ``runs`` are the whole run with each option,
+    for proximity."""
+
+    typed: Analyzed
+    options: list[Analyzed]
+    weight: float
+    runs: list[Analyzed]
+
+
 @dataclass
 class Plan:
     """What the ranking runs: text to score, phrases to require or prefer, what to exclude and filter."""
@@ -258,6 +270,8 @@ class Plan:
     filters: dict[str, list[str]] = field(default_factory=dict)
     excluded_filters: dict[str, list[str]] = field(default_factory=dict)
     restored: list[Analyzed] = field(default_factory=list)  # free words typed without diacritics, restored
+    # What the reader probably meant besides what was typed (engine/rewrite.py: typos, synonyms).
+    expanded: list[Expansion] = field(default_factory=list)
     marks: list[str] = field(default_factory=list)
     solo: frozenset[str] = frozenset()  # marks that are one-syllable words of the query
 

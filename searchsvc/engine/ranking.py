@@ -42,6 +42,9 @@ PASSAGE = 30  # syllables
 PASSAGE_WEIGHT = 12.0
 PASSAGE_WEIGHT_UNACCENTED = 30.0  # typed without diacritics, the words match less surely: where they stand counts more
 ALTERNATIVE_PHRASE_BOOST = 2.0
+TYPO_WEIGHT = 0.7  # a correction of a word typed (Hà Nôi: Hà Nội) counts below the words as typed
+SYNONYM_WEIGHT = 0.9  # UBND: ủy ban nhân dân
+EXPANSION_WEIGHTS = {"typo": TYPO_WEIGHT, "synonym": SYNONYM_WEIGHT}
 _KEY_SHIFT = np.int64(32)
 
 
@@ -278,6 +281,12 @@ class Ranker:
         scores = np.zeros(self.n, dtype=np.float32)
         for a in plan.scored:
             scores += self.score_terms(a)
+        for e in plan.expanded:
+            # The span scores as its best form: an article with UBND gets what one with ủy ban nhân dân gets
+            # (at the option's weight), and no article gets both.
+            typed = self.score_terms(e.typed)
+            best = np.maximum.reduce([self.score_terms(o, weight=e.weight) for o in e.options])
+            scores += np.maximum(best - typed, 0)
         any_word = scores > 0
         for p in plan.required + plan.preferred:
             scores += self.score_terms(p.analyzed, p.parts)
@@ -296,6 +305,8 @@ class Ranker:
         scores[~matched] = 0
         ranked = Ranked(scores, matched)
         pairs = [a for a in plan.ranked_text if len(a.folded) > 1]
+        typed = {tuple(a.folded) for a in pairs}
+        pairs += [a for e in plan.expanded for a in e.runs if len(a.folded) > 1 and tuple(a.folded) not in typed]
         if pairs and ranked.total:
             top = np.sort(ranked.order(0, CANDIDATES))
             memo: dict = {}

@@ -33,8 +33,17 @@ from searchsvc.engine import highlight
 from searchsvc.engine.arrays import DamagedIndex, IndexArrays, cache_size, time_key
 from searchsvc.engine.completion import Completer
 from searchsvc.engine.freshness import Boosts, Freshness
-from searchsvc.engine.query import MAX_QUERY_CHARS, QueryError, analyze, build, mark_question_words, parse
-from searchsvc.engine.ranking import Ranked, Ranker
+from searchsvc.engine.query import (
+    MAX_QUERY_CHARS,
+    Expansion,
+    QueryError,
+    analyze,
+    build,
+    mark_question_words,
+    parse,
+)
+from searchsvc.engine.ranking import EXPANSION_WEIGHTS, Ranked, Ranker
+from searchsvc.engine.rewrite import BUILTIN_SYNONYMS, Reader, Rewrite, Synonyms
 from searchsvc.engine.spelling import Speller
 from searchsvc.index import hidden as hidden_list
 from searchsvc.index.generations import CURRENT, Generation, IndexStore, IndexUnavailable
@@ -65,6 +74,7 @@ class SearchRequest:
     source: str | None = None
     date_from: date | None = None
     date_to: date | None = None
+    verbatim: bool = False  # exactly as typed: no Telex/VNI decoding, typo or synonym alternatives
 
     def check(self) -> None:
         if self.page < 1:
@@ -115,6 +125,11 @@ class SearchResult:
     hits: list[Hit]
     facets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     suggestion: dict[str, str] | None = None
+    # What the engine read the query as, when that differs from what was typed (engine/rewrite.py):
+    # {"text", "html", "typed", "kinds"}; None when searched as typed.
+    rewritten: dict[str, Any] | None = None
+    # Abbreviations typed that were also searched spelled out: [{"typed": "UBND", "also": "ủy ban nhân dân"}].
+    expanded: list[dict[str, str]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -126,13 +141,16 @@ class SearchResult:
             "hits": [h.as_json() for h in self.hits],
             "facets": self.facets,
             "suggestion": self.suggestion,
+            "rewritten": self.rewritten,
+            "expanded": self.expanded,
         }
 
 
 class _Open:
     """The index generation this process searches, and its searcher."""
 
-    def __init__(self, gen: Generation, ix, stamp: tuple, cache_mb: int = 0) -> None:
+    def __init__(self, gen: Generation, ix, stamp: tuple, cache_mb: int = 0,
+                 synonyms: Synonyms | None = None) -> None:
         self.gen = gen
         self.ix = ix
         self.stamp = stamp
@@ -145,6 +163,7 @@ class _Open:
         self.ranker = Ranker(self.arrays)
         self.speller = Speller(self.searcher.reader(), io=self.io)
         self.completer = Completer(self.arrays, self.ranker)
+        self.typing = Reader(self.speller, synonyms or Synonyms([BUILTIN_SYNONYMS]))
         self._labels: dict[str, dict[str, str]] = {}
 
     def reopen_files(self) -> None:
@@ -204,8 +223,11 @@ def _reopens_on_damage(method):
 
 class SearchService:
     def __init__(self, index_dir: str | Path, max_query_chars: int = MAX_QUERY_CHARS,
-                 postings_cache_mb: int = 0, *, freshness: Freshness | None = None) -> None:
+                 postings_cache_mb: int = 0, *, synonyms_file: str | Path | None = None,
+                 freshness: Freshness | None = None) -> None:
         self.store = IndexStore(index_dir)
+        # The built-in abbreviations, then the operator's own (read again whenever the file changes).
+        self.synonyms = Synonyms([BUILTIN_SYNONYMS, *([Path(synonyms_file)] if synonyms_file else [])])
         self.max_query_chars = max_query_chars
         self.cache_mb = postings_cache_mb  # 0: sized by each generation's article count (arrays.cache_size)
         self._open: _Open | None = None
@@ -240,7 +262,7 @@ class SearchService:
             if self._open is not None and self._open.stamp == stamp:
                 return self._open
             gen, ix = self.store.open()
-            opened = _Open(gen, ix, stamp, self.cache_mb)
+            opened = _Open(gen, ix, stamp, self.cache_mb, self.synonyms)
             switching = self._open is not None
             if switching:
                 # A reindex published: get the new generation ready before anyone searches it, so no
@@ -368,8 +390,12 @@ class SearchService:
         for filters in (pq.filters, pq.excluded_filters):
             for name, values in filters.items():
                 filters[name] = [opened.label(name, v) for v in values]
+        rewrites = [] if request.verbatim else [opened.typing.read(run) for run in pq.free]
+        if rewrites:
+            pq.free = [r.text for r in rewrites]
         plan = build(pq)
         plan.restored = self._restored(opened, plan)
+        _expand(plan, rewrites)
         allowed = _date_mask(opened.arrays, request.date_from, request.date_to)
         hidden = self._hidden_now(opened)
         boost = self._boost(opened) if request.sort == "relevance" else None  # "newest" stays a pure date sort
@@ -387,7 +413,11 @@ class SearchService:
             docs = ranked.order(start_at, stop)
         hits = self._hits(opened, [(int(d), float(ranked.scores[d])) for d in docs], plan.marks, plan.solo)
         top = float(ranked.scores.max()) if total and request.sort == "relevance" else 0.0
-        suggestion = self._did_you_mean(opened, pq, top, total) if plain and request.page == 1 else None
+        rewritten = _rewritten(rewrites)
+        if rewritten is None and plain and request.page == 1:
+            suggestion = self._did_you_mean(opened, pq, top, total)
+        else:
+            suggestion = None
         facets = _facets(opened.arrays, ranked.matched)
         return SearchResult(
             query=pq.text,
@@ -398,6 +428,8 @@ class SearchService:
             hits=hits,
             facets=facets,
             suggestion=suggestion,
+            rewritten=rewritten,
+            expanded=[e for r in rewrites for e in r.expansions],
         )
 
     def _restored(self, opened: _Open, plan) -> list:
@@ -603,6 +635,34 @@ def _surface(stored: dict[str, Any], syllables: list[str]) -> list[str]:
         if m:
             return text[m.start():m.end()].split()
     return list(syllables)
+
+
+def _expand(plan, rewrites: list[Rewrite]) -> None:
+    """The alternatives of what was typed (typos corrected, synonyms), scored and marked with the rest."""
+    for r in rewrites:
+        for alt in r.alternatives:
+            options = [a for a in map(analyze, alt.options) if a.syllables]
+            typed = analyze(alt.typed)
+            if options and typed.syllables:
+                runs = [mark_question_words(analyze(run)) for run in alt.runs]
+                plan.expanded.append(Expansion(typed, options, EXPANSION_WEIGHTS[alt.kind], runs))
+    if plan.expanded:
+        extra = [s for e in plan.expanded for a in e.options for s in a.syllables]
+        plan.marks = list(dict.fromkeys(plan.marks + extra))
+
+
+def _rewritten(rewrites: list[Rewrite]) -> dict[str, Any] | None:
+    """For the reader: the query as it was read, when that is not as typed."""
+    if not any(r.rewritten for r in rewrites):
+        return None
+    shown = [r.shown() for r in rewrites]
+    kinds = sorted({k for r in rewrites for k in r.kinds if k not in ("case", "synonym")})
+    return {
+        "typed": " ".join(r.typed for r in rewrites),
+        "text": " ".join(text for text, _ in shown),
+        "html": " ".join(html for _, html in shown),
+        "kinds": kinds,
+    }
 
 
 @dataclass(frozen=True, eq=False)

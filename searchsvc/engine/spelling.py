@@ -21,14 +21,20 @@ from __future__ import annotations
 import math
 import threading
 
+from searchsvc.analysis.input_methods import is_syllable
 from searchsvc.analysis.vietnamese import fold
 from searchsvc.engine.arrays import segments
 from searchsvc.index.schema import SYLLABLE, WORD, field_name
 
 MAX_WORD_SYLLABLES = 4
 MAX_CACHED_COUNTS = 100_000
+MIN_WORD_COUNT = 2  # a correction must be a word (or syllable) the index uses at least this often
+KNOWN_RATIO = 30  # a known syllable is corrected only to one the index uses this many times more (and the
+# word it makes with a neighbour this many times more than any word the typed one makes there)
+RARE_SHARE = 1e-5  # and only if it is rare: at most this share of the index's words (cổng chính stays)
 _WORD_FIELDS = (field_name("title", WORD), field_name("body", WORD))
 _SYLLABLE_FIELD = field_name("body", SYLLABLE)
+_SYLLABLE_FIELDS = tuple(field_name(part, SYLLABLE) for part in ("title", "sapo", "body"))
 
 
 class Speller:
@@ -39,6 +45,8 @@ class Speller:
         self.io = io or threading.RLock()  # Whoosh readers are not safe to use from two threads at once
         self._accents: dict[str, str] | None = None
         self._syllables: set[str] = set()
+        self._words: set[str] = set()
+        self._folded: set[str] = set()
         self._deletions: dict[str, list[str]] = {}
         self._counts: dict[str, int] = {}
         self._tokens = 1
@@ -70,14 +78,16 @@ class Speller:
                 accents[key] = options[0] if len(options) == 1 else max(
                     sorted(options), key=self._frequency)
             syllables = {w for w in words if "_" not in w and w.isalpha()}
-            syllables |= {s for s in self._lexicon(_SYLLABLE_FIELD) if s.isalpha()}
+            for fieldname in _SYLLABLE_FIELDS:
+                syllables |= {s for s in self._lexicon(fieldname) if s.isalpha()}
             deletions: dict[str, list[str]] = {}
             for s in syllables:
                 for d in _deletions(s):
                     deletions.setdefault(d, []).append(s)
             with self.io:
                 self._tokens = max(1, *(self.reader.field_length(f) for f in _WORD_FIELDS))
-            self._syllables, self._deletions = syllables, deletions
+            self._folded = {fold(s) for s in syllables}
+            self._syllables, self._deletions, self._words = syllables, deletions, words
             self._accents = accents
 
     def _count(self, word: str) -> int:
@@ -90,6 +100,68 @@ class Speller:
                 self._counts.clear()
             self._counts[word] = count
         return count
+
+    def syllable_count(self, syllable: str) -> int:
+        """How often the index uses a syllable, as a word of its own or inside a longer one (bodies)."""
+        key = "\x00" + syllable
+        count = self._counts.get(key)
+        if count is None:
+            with self.io:
+                count = sum(self.reader.frequency(field_name("body", unit), syllable) for unit in (WORD, SYLLABLE))
+            if len(self._counts) >= MAX_CACHED_COUNTS:
+                self._counts.clear()
+            self._counts[key] = count
+        return count
+
+    def knows(self, syllable: str) -> bool:
+        """A syllable the index has (lower case, normalised), even if only as a rare typo of its own."""
+        self.warm()
+        return syllable in self._syllables
+
+    def is_word(self, word: str) -> bool:
+        """A word (``hà_nội``) the index has."""
+        self.warm()
+        return word in self._words
+
+    def corrections(self, syllable: str, neighbours: list[tuple[str, bool]], limit: int = 3) -> list[str]:
+        """The known syllables a reader most likely meant by ``syllable``, likeliest first; [] when it needs none.
+
+        ``neighbours`` are the syllables typed beside it (and whether each comes before). A syllable the
+        index knows is corrected only where it is rare, the correction is far more used and makes a word with
+        a neighbour far more used than any the typed one makes there (``Hà Nôi``; but ``chất bổ`` is not
+        ``chất nổ``, nor ``cổng chính`` ``công chính``). One it does not know: first the near syllables that
+        make a word with a neighbour (``nghên cứu``: ``nghiên``), then the most used near ones.
+        """
+        self.warm()
+        if not syllable.isalpha() or syllable in self._folded:
+            return []  # typed without diacritics: restore_diacritics and the folded fields take care of it
+
+        def word_with(s: str) -> int:
+            found = [("_".join((n, s) if before else (s, n))) for n, before in neighbours]
+            return max((self._count(w) for w in found if w in self._words), default=0)
+
+        known = syllable in self._syllables
+        if known and not neighbours:
+            return []
+        options = self.near(syllable)
+        if not options:
+            return []
+        in_words = sorted(((word_with(o), o) for o in options), reverse=True)
+        if known:
+            count, best = in_words[0]
+            typed = self.syllable_count(syllable)
+            if (count < max(MIN_WORD_COUNT, KNOWN_RATIO * word_with(syllable))
+                    or self.syllable_count(best) < KNOWN_RATIO * typed or typed > RARE_SHARE * self._tokens):
+                return []
+            return [best]
+        ranked = [o for count, o in in_words if count >= MIN_WORD_COUNT]
+        if syllable.isascii() and not is_syllable(syllable):
+            # Not Vietnamese as typed (GIST, Natto, Lissa): a foreign name the index lacks, unless a
+            # correction makes a word with its neighbour (nng dân: nông dân).
+            return ranked[:limit]
+        by_use = sorted(((self.syllable_count(o), o) for o in options if o not in ranked), reverse=True)
+        ranked += [o for count, o in by_use if count >= MIN_WORD_COUNT]
+        return ranked[:limit]
 
     def restore_diacritics(self, syllables: list[str]) -> list[str]:
         """Accented words for folded syllables, split into the known words the index makes likeliest

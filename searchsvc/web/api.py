@@ -73,6 +73,7 @@ def search_request() -> SearchRequest:
         source=request.args.get("source") or None,
         date_from=_date_arg("from"),
         date_to=_date_arg("to"),
+        verbatim=request.args.get("verbatim", "") not in ("", "0", "false"),
     )
 
 

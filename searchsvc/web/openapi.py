@@ -55,7 +55,8 @@ _FACET = {
 
 _SEARCH = {
     "type": "object",
-    "required": ["query", "total", "page", "per_page", "took_ms", "hits", "facets", "suggestion"],
+    "required": ["query", "total", "page", "per_page", "took_ms", "hits", "facets", "suggestion", "rewritten",
+                 "expanded"],
     "additionalProperties": False,
     "properties": {
         "query": {"type": "string"},
@@ -70,6 +71,18 @@ _SEARCH = {
         "suggestion": {"oneOf": [{"type": "null"}, {
             "type": "object", "required": ["text", "html"], "additionalProperties": False,
             "properties": {"text": {"type": "string"}, "html": {"type": "string"}}}]},
+        "rewritten": {"oneOf": [{"type": "null"}, {
+            "type": "object", "required": ["typed", "text", "html", "kinds"], "additionalProperties": False,
+            "description": "The query as it was searched, when words typed were read as others: Telex or VNI keys "
+                           "decoded (Haf Nooij: Hà Nội), typos corrected (Hà Nôi: Hà Nội). html marks the words "
+                           "read differently; search again with verbatim=1 for the words exactly as typed.",
+            "properties": {"typed": {"type": "string"}, "text": {"type": "string"}, "html": {"type": "string"},
+                           "kinds": {"type": "array", "items": {"enum": ["telex", "vni", "typo"]}}}}]},
+        "expanded": {"type": "array", "description": "Abbreviations typed that were also searched spelled out "
+                                                     "(UBND: ủy ban nhân dân), from the built-in and the operator's "
+                                                     "synonyms.",
+                     "items": {"type": "object", "required": ["typed", "also"], "additionalProperties": False,
+                               "properties": {"typed": {"type": "string"}, "also": {"type": "string"}}}},
     },
 }
 
@@ -136,6 +149,9 @@ def document() -> dict[str, Any]:
                     _param("source", {"type": "string"}, "only this source"),
                     _param("from", {"type": "string", "format": "date"}, "published on or after (YYYY-MM-DD)"),
                     _param("to", {"type": "string", "format": "date"}, "published on or before (YYYY-MM-DD)"),
+                    _param("verbatim", {"type": "string", "enum": ["", "0", "1", "false", "true"]},
+                           "1: search the words exactly as typed (no Telex/VNI decoding, no typo correction, "
+                           "no synonyms)"),
                 ],
                 "responses": _answers("SearchResult", 400, 503),
             }},
