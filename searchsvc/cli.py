@@ -90,7 +90,9 @@ def search_command(query, index_dir, limit, as_json) -> None:
         raise click.UsageError("QUERY is empty: give the words to search for")
     # Ranked as the web app ranks (RECENCY_HALF_LIFE_DAYS, VIEWS_WEIGHT from the same configuration).
     try:
-        service = SearchService(resolve_index(index_dir), freshness=Freshness(**freshness(load())))
+        config = load()
+        service = SearchService(resolve_index(index_dir), freshness=Freshness(**freshness(config)),
+                                synonyms_file=config.get("SYNONYMS_FILE") or None)
     except ValueError as exc:
         _fail(f"configuration: {exc}")
     try:

@@ -24,6 +24,8 @@ DEFAULTS: dict[str, Any] = {
     # Freshness and popularity in the relevance order (engine/freshness.py); 0 = off.
     "RECENCY_HALF_LIFE_DAYS": 0.0,
     "VIEWS_WEIGHT": 0.0,
+    # The operator's own synonyms (Solr synonyms.txt format), read again whenever the file changes; "" = none.
+    "SYNONYMS_FILE": "",
 }
 ENV_PREFIX = "SEARCHSVC_"
 

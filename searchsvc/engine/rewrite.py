@@ -64,6 +64,7 @@ class Rewrite:
 
     typed: str
     text: str
+    display: str = ""  # the text as read, in the reader's capitals (text may be in lower case)
     alternatives: list[Alternative] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)  # "telex", "vni", "case", "typo", "synonym"
     changed: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, typed, read as), for the reader
@@ -82,7 +83,7 @@ class Rewrite:
     def shown(self) -> tuple[str, str]:
         """The query as it was read, as text and as HTML with the words read differently in ``<mark>``."""
         words, marks = [], []
-        for token in self.text.split():
+        for token in (self.display or self.text).split():
             read = next((r for k, t, r in self.changed if k == "typo" and t == token), None)
             decoded = any(k in ("telex", "vni", "typo") and r == token for k, _, r in self.changed)
             words.append(read or token)
@@ -201,12 +202,15 @@ class Reader:
 
     def read(self, typed: str) -> Rewrite:
         out = Rewrite(typed=typed, text=typed)
-        text = canonical_case(typed)
-        if text != typed:
+        read = self._typos(self._decode(typed, out), out)
+        text = canonical_case(read)
+        if text != read:
             out.kinds.append("case")
-        text = self._decode(text, out)
-        text = self._typos(text, out)
-        out.text = text
+            # alternatives were made on the text in the reader's capitals: search them as the text is searched
+            for alt in out.alternatives:
+                alt.typed, alt.options = canonical_case(alt.typed), [canonical_case(o) for o in alt.options]
+                alt.runs = [canonical_case(r) for r in alt.runs]
+        out.display, out.text = read, text
         self._synonyms(text, out)
         out.alternatives = out.alternatives[:MAX_ALTERNATIVES]
         return out

@@ -42,6 +42,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["searchsvc"] = SearchService(
         app.config["INDEX_DIR"], int(app.config["MAX_QUERY_CHARS"]), int(app.config["POSTINGS_CACHE_MB"]),
         freshness=Freshness(**_config.freshness(app.config)),
+        synonyms_file=app.config.get("SYNONYMS_FILE") or None,
     )
     app.register_blueprint(api.api)
     app.register_blueprint(pages.pages)

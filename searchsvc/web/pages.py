@@ -50,7 +50,7 @@ SECURITY_HEADERS = {
 }
 
 # Query parameters of the search page, in the order links are written.
-PARAMS = ("q", "category", "source", "from", "to", "sort", "per_page", "page")
+PARAMS = ("q", "category", "source", "from", "to", "sort", "per_page", "page", "verbatim")
 FILTER_PARAMS = ("category", "source", "from", "to")
 FACET_LABELS = {"category": "Chuyên mục", "source": "Nguồn", "year": "Năm"}
 SORT_LABELS = {"relevance": "Liên quan nhất", "newest": "Mới nhất"}
@@ -413,6 +413,7 @@ def index() -> Response | str:
         pager=pagination(result.page, result.per_page, result.total),
         suggestion=result.suggestion,
         suggestion_href=search_href(q=result.suggestion["text"]) if result.suggestion else None,
+        verbatim_href=search_href(verbatim="1") if result.rewritten else None,
         examples=EXAMPLES,
         nothing_indexed=not result.total and _nothing_indexed(),
     )
