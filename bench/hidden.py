@@ -3,13 +3,15 @@
     .venv/bin/python bench/hidden.py --index /tmp/ix48k [--every 25] [--hidden 100,1000] [--rounds 3]
 
 The same UIT-ViNewsQA questions (every k-th dev question, as bench/relevance.py picks them) are timed through
-SearchService.search (the code path of GET /api/search), warm, in rounds that alternate: no hidden list, then a
-list of N hidden articles (real ids of the index, spread over it) for each N in --hidden. Alternating rounds in
-one process cancel most of the noise of a shared machine. Also timed on their own: the check every request makes
-(one ``stat`` of hidden.json), and applying a changed list (reading it, finding its documents, building the mask),
-which the first request after a ``hide`` pays.
+SearchService.search (the code path of GET /api/search), warm, by one service per case: no hidden list, and a
+list of N hidden articles (real ids of the index, spread over it) for each N in --hidden. Each question is asked
+of every service back to back, each one first in turn, so that a shared machine's load falls on all cases alike;
+the median of the per-question differences is the cost, and that of two services without a list
+the noise left. Also timed on their own: the check every request makes
+(one ``stat`` of hidden.json), and applying a changed list (reading it, finding its documents, building the
+mask), which the first request after a ``hide`` pays, once per worker.
 
-The index is never written: the list is written into a scratch directory of hard links to the index's files,
+The index is never written: each list is written into a scratch directory of hard links to the index's files,
 removed at the end. Without ``searchsvc.index.hidden`` (an older checkout on PYTHONPATH) only the no-list rounds
 run, for a before/after comparison. Prints JSON.
 """
@@ -41,17 +43,6 @@ def linked_copy(index: Path, dest: Path) -> None:
                 os.link(f, dest / gen.name / f.name)
 
 
-def time_questions(service, questions) -> list[float]:
-    from searchsvc.engine.search import SearchRequest
-
-    out = []
-    for _, query, _ in questions:
-        start = time.perf_counter()
-        service.search(SearchRequest(q=query, per_page=10))
-        out.append((time.perf_counter() - start) * 1000)
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--index", type=Path, required=True)
@@ -63,7 +54,7 @@ def main() -> None:
         sys.exit(f"skipped: {EVAL} is absent")
 
     from searchsvc.analysis.vietnamese import load_model
-    from searchsvc.engine.search import SearchService
+    from searchsvc.engine.search import SearchRequest, SearchService
 
     try:
         from searchsvc.index import hidden as hidden_list
@@ -72,48 +63,62 @@ def main() -> None:
         hidden_list = None
     sizes = [int(n) for n in args.hidden.split(",") if n] if hidden_list else []
 
+    # Two services without a list: their difference is what pairing leaves of the machine's noise.
+    cases = {"none": 0, "none again": 0, **{f"{n} hidden": n for n in sizes}}
     with tempfile.TemporaryDirectory(prefix="bench-hidden-") as scratch:
-        root = Path(scratch) / "index"
-        linked_copy(args.index, root)
         load_model()
-        service = SearchService(root)
-        service.warm()
-        opened = service.current()
-        questions = load(args.every, None)
-        time_questions(service, questions)  # warm: postings, segmentation
+        services = {}
+        for i, case in enumerate(cases):
+            root = Path(scratch) / f"index-{i}"
+            linked_copy(args.index, root)
+            services[case] = SearchService(root)
+            services[case].warm()
+        opened = services["none"].current()
         with opened.io:
             ids = sorted(opened.searcher.reader().field_terms("id"))
         step = max(1, len(ids) // max(sizes, default=1))
-        lists = {n: ids[::step][:n] for n in sizes}
-
-        times: dict[str, list[float]] = {"none": []}
-        apply_ms: dict[str, list[float]] = {}
-        for _ in range(args.rounds):
-            if hidden_list:
-                hidden_list.path(root).unlink(missing_ok=True)
-            times["none"] += time_questions(service, questions)
-            for n, chosen in lists.items():
-                write(root, [hidden_list.HiddenArticle(i, None, "2026-01-01T00:00:00+0700") for i in chosen])
+        apply_ms: dict[str, float] = {}
+        for case, n in cases.items():
+            if not n:
+                continue
+            chosen = [hidden_list.HiddenArticle(i, None, "2026-01-01T00:00:00+0700") for i in ids[::step][:n]]
+            service, took = services[case], []
+            for _ in range(3):
+                write(service.store.root, chosen)
                 start = time.perf_counter()
-                applied = service._hidden_now(opened)  # what the first request after the change pays
-                apply_ms.setdefault(str(n), []).append((time.perf_counter() - start) * 1000)
-                assert applied.count == n, (applied.count, n)
-                times.setdefault(str(n), []).extend(time_questions(service, questions))
+                applied = service._hidden_now(service.current())  # what the first request after a change pays
+                took.append((time.perf_counter() - start) * 1000)
+            assert applied.count == n, (applied.count, n)
+            apply_ms[case] = round(statistics.median(took), 2)
 
+        questions = load(args.every, None)
+        times: dict[str, list[float]] = {case: [] for case in cases}
+        slots = list(cases)
+        for r in range(args.rounds + 1):  # the first round warms every service's caches
+            for q, (_, query, _) in enumerate(questions):
+                k = (r + q) % len(slots)
+                for case in slots[k:] + slots[:k]:  # back to back, each first in turn: the machine's load is shared
+                    start = time.perf_counter()
+                    services[case].search(SearchRequest(q=query, per_page=10))
+                    if r:
+                        times[case].append((time.perf_counter() - start) * 1000)
         result = {
             "index": str(args.index),
-            "documents": service.document_count(),
+            "documents": services["none"].document_count(),
             "questions": len(questions),
             "rounds": args.rounds,
-            "search": {name: timing(t, 2) | {"mean_ms": round(statistics.fmean(t), 2)} for name, t in times.items()},
+            "search": {case: timing(t, 2) | {"mean_ms": round(statistics.fmean(t), 2)} for case, t in times.items()},
         }
+        for case in slots[1:]:
+            diffs = [b - a for a, b in zip(times["none"], times[case], strict=True)]
+            result["search"][case]["paired_difference_from_none_median_ms"] = round(statistics.median(diffs), 3)
         if hidden_list:
             loops = 20_000
             start = time.perf_counter()
             for _ in range(loops):
-                service._hidden_now(opened)
+                services["none"]._hidden_now(opened)
             result["check_per_request_us"] = round((time.perf_counter() - start) / loops * 1e6, 2)
-            result["apply_changed_list_ms"] = {n: round(statistics.median(t), 2) for n, t in apply_ms.items()}
+            result["apply_changed_list_ms"] = apply_ms
     print(json.dumps(result, indent=2))
 
 
