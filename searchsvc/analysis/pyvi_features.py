@@ -58,6 +58,22 @@ _item_cache: dict[str, tuple] = {}
 
 
 @cache
+def syllables() -> frozenset[str]:
+    """Every syllable of pyvi's dictionary (its bigrams and trigrams), lower case: Vietnamese as written,
+    whatever an index holds (engine/spelling.py never corrects one of these into another)."""
+    bigrams, trigrams = _index()
+    out = set(bigrams)
+    for nexts in bigrams.values():
+        out |= nexts
+    for a, seconds in trigrams.items():
+        out.add(a)
+        for b, thirds in seconds.items():
+            out.add(b)
+            out |= thirds
+    return frozenset(s for s in out if s.isalpha())
+
+
+@cache
 def _index() -> tuple[dict[str, set[str]], dict[str, dict[str, set[str]]]]:
     """pyvi's bigram/trigram sets as nested lookups: first word -> next words.
 

@@ -292,11 +292,12 @@ class Reader:
             a, b = tokens[first].start(), tokens[last].end()
             runs = [text[:a] + alternative + text[b:] for alternative in alternatives]
             out.alternatives.append(Alternative("synonym", text[a:b], list(alternatives), runs))
-            # An abbreviation typed is spelled out for the reader (UBND: ủy ban nhân dân); a name typed in full
-            # also matches its abbreviation silently, as hoà matches hòa: it is the same words written shorter.
-            if any(len(_key(alt)) > end - start for alt in alternatives):
+            # An abbreviation typed is spelled out for the reader (UBND: ủy ban nhân dân), as is an operator's
+            # synonym (thủ đô: Hà Nội); a name typed in full also matches its abbreviation silently, as hoà
+            # matches hòa: it is the same words written shorter.
+            if any(len(_key(alt)) >= end - start for alt in alternatives):
                 out.kinds.append("synonym")
-                longer = [alt for alt in alternatives if len(_key(alt)) > end - start]
+                longer = [alt for alt in alternatives if len(_key(alt)) >= end - start]
                 out.changed.append(("synonym", text[a:b], ", ".join(longer)))
 
 

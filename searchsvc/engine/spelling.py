@@ -22,7 +22,8 @@ import math
 import threading
 
 from searchsvc.analysis.input_methods import is_syllable
-from searchsvc.analysis.vietnamese import fold
+from searchsvc.analysis.pyvi_features import syllables as pyvi_syllables
+from searchsvc.analysis.vietnamese import fold, unify_tones
 from searchsvc.engine.arrays import segments
 from searchsvc.index.schema import SYLLABLE, WORD, field_name
 
@@ -47,6 +48,7 @@ class Speller:
         self._syllables: set[str] = set()
         self._words: set[str] = set()
         self._folded: set[str] = set()
+        self._vietnamese: set[str] = set()
         self._deletions: dict[str, list[str]] = {}
         self._counts: dict[str, int] = {}
         self._tokens = 1
@@ -87,6 +89,8 @@ class Speller:
             with self.io:
                 self._tokens = max(1, *(self.reader.field_length(f) for f in _WORD_FIELDS))
             self._folded = {fold(s) for s in syllables}
+            # Vietnamese as written, whether or not this index holds it (a small index lacks common words).
+            self._vietnamese = {unify_tones(s) for s in pyvi_syllables()}
             self._syllables, self._deletions, self._words = syllables, deletions, words
             self._accents = accents
 
@@ -140,7 +144,7 @@ class Speller:
             found = [("_".join((n, s) if before else (s, n))) for n, before in neighbours]
             return max((self._count(w) for w in found if w in self._words), default=0)
 
-        known = syllable in self._syllables
+        known = syllable in self._syllables or syllable in self._vietnamese
         if known and not neighbours:
             return []
         options = self.near(syllable)
