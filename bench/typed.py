@@ -1,6 +1,6 @@
 """How readers really type: success@10 of headline spans typed in capitals, Telex/VNI keys, with typos, abbreviated.
 
-    python bench/typing.py --index /path/to/48k-index [--count 300] [--english 200]
+    python bench/typed.py --index /path/to/48k-index [--count 300] [--english 200]
 
 Known-item queries: 4-7 consecutive words of a corpus title (as bench/relevance.py
 makes them); that article must be among the first ten. Each span is typed:
@@ -19,24 +19,21 @@ corpus titles (ASCII words that are not Vietnamese syllables).
 
 from __future__ import annotations
 
+import argparse
+import collections
+import gzip
+import json
 import os
+import random
+import re
 import sys
-
-# This file is named after what it measures; run as a script, its folder must not shadow the standard typing.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-
-import argparse  # noqa: E402
-import collections  # noqa: E402
-import gzip  # noqa: E402
-import json  # noqa: E402
-import random  # noqa: E402
-import re  # noqa: E402
-import time  # noqa: E402
-import unicodedata  # noqa: E402
-from pathlib import Path  # noqa: E402
+import time
+import unicodedata
+from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# Not bench/typing.py: a script's folder comes first on sys.path, and that name would shadow Python's typing.
+_HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _relevance():
@@ -247,7 +244,7 @@ def main() -> None:
         print(f"rewritten, {name}: {len(found)} of {len(texts)}", found[:5], flush=True)
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"typing-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path = out / f"typed-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps({"success": results, "never_rewritten": never, "english": english},
                                ensure_ascii=False, indent=1), encoding="utf-8")
     print(f"written {path}")
