@@ -1,15 +1,16 @@
-"""What the hidden list (``searchsvc hide``) costs the search path, in process, on a built index.
+"""What the hidden list (``searchsvc hide``) and the freshness factor cost the search path, in process.
 
     .venv/bin/python bench/hidden.py --index /tmp/ix48k [--every 25] [--hidden 100,1000] [--rounds 3]
 
 The same UIT-ViNewsQA questions (every k-th dev question, as bench/relevance.py picks them) are timed through
-SearchService.search (the code path of GET /api/search), warm, by one service per case: no hidden list, and a
-list of N hidden articles (real ids of the index, spread over it) for each N in --hidden. Each question is asked
-of every service back to back, each one first in turn, so that a shared machine's load falls on all cases alike;
-the median of the per-question differences is the cost, and that of two services without a list
-the noise left. Also timed on their own: the check every request makes
-(one ``stat`` of hidden.json), and applying a changed list (reading it, finding its documents, building the
-mask), which the first request after a ``hide`` pays, once per worker.
+SearchService.search (the code path of GET /api/search), warm, by one service per case: no hidden list, no hidden
+list again, and a list of N hidden articles (real ids of the index, spread over it) for each N in --hidden. Each
+question is asked of every service back to back, each one first in turn, so that a shared machine's load falls on
+all cases alike: the median of the per-question differences from the first service is the cost, that of the
+second one the noise left. Also timed on their own: the check every request makes (one ``stat`` of hidden.json),
+and applying a changed list (reading it, finding its documents, building the mask), which the first request
+after a ``hide`` pays, once per worker. Last, the freshness factor (RECENCY_HALF_LIFE_DAYS, VIEWS_WEIGHT): ranking
+with a factor per document against without, question by question, and what building the factors takes.
 
 The index is never written: each list is written into a scratch directory of hard links to the index's files,
 removed at the end. Without ``searchsvc.index.hidden`` (an older checkout on PYTHONPATH) only the no-list rounds
@@ -41,6 +42,46 @@ def linked_copy(index: Path, dest: Path) -> None:
             (dest / gen.name).mkdir()
             for f in gen.iterdir():
                 os.link(f, dest / gen.name / f.name)
+
+
+def freshness_cost(service, questions, rounds: int) -> dict:
+    """What RECENCY_HALF_LIFE_DAYS / VIEWS_WEIGHT cost where articles have dates and views: a factor per document
+    multiplied into the scores (stage one and two as always), timed against none, question by question (the
+    values do not matter to the time; this index may have no dates). Also: building the recency factors (every
+    ten minutes) and reading the views (once per generation)."""
+    import numpy as np
+
+    from searchsvc.engine.query import build, parse
+
+    try:
+        from searchsvc.engine import freshness
+    except ImportError:  # a checkout from before the settings
+        return {}
+    opened = service.current()
+    ranker = opened.ranker
+    boost = np.random.default_rng(13).uniform(1.0, 1.5, opened.arrays.size).astype(np.float32)
+    plans = [build(parse(query)) for _, query, _ in questions]
+    diffs = []
+    for r in range(rounds + 1):
+        for q, plan in enumerate(plans):
+            order = (None, boost) if (r + q) % 2 else (boost, None)
+            took = {}
+            for factor in order:
+                start = time.perf_counter()
+                ranker.rank(plan, None, factor)
+                took[factor is None] = (time.perf_counter() - start) * 1000
+            if r:
+                diffs.append(took[False] - took[True])
+    published = opened.arrays.published()
+    start = time.perf_counter()
+    freshness.recency(published, 30.0, freshness.now_key())
+    recency_ms = (time.perf_counter() - start) * 1000
+    start = time.perf_counter()
+    views = opened.arrays.views()
+    views_ms = (time.perf_counter() - start) * 1000
+    return {"rank_paired_difference_median_ms": round(statistics.median(diffs), 3),
+            "build_recency_factors_ms": round(recency_ms, 2), "read_views_ms": round(views_ms, 2),
+            "dated_documents": int((published > 0).sum()), "documents_with_views": int((views > 0).sum())}
 
 
 def main() -> None:
@@ -119,6 +160,7 @@ def main() -> None:
                 services["none"]._hidden_now(opened)
             result["check_per_request_us"] = round((time.perf_counter() - start) / loops * 1e6, 2)
             result["apply_changed_list_ms"] = apply_ms
+        result["freshness"] = freshness_cost(services["none"], questions, args.rounds)
     print(json.dumps(result, indent=2))
 
 
