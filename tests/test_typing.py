@@ -160,3 +160,28 @@ def test_the_page_says_how_the_query_was_read(client) -> None:
     assert "Đang hiển thị kết quả cho" not in exact
     expanded = client.get("/", query_string={"q": "UBND phường"}).get_data(as_text=True)
     assert "Tìm cả <strong>ủy ban nhân dân</strong> (cho UBND)" in expanded
+
+
+# --- the count and the facets describe the results ----------------------------------------------------------------
+
+
+def test_the_count_is_the_articles_with_every_word_plus_the_ranked_ones(tmp_index, monkeypatch) -> None:
+    """Stage one matches any word; the count, the facets and the pages past the ranked ones hold only the
+    articles with every content word (most common words left out while too few have them all)."""
+    from searchsvc.engine import ranking
+
+    q = "mưa lớn Hà Nội"
+    wide = SearchService(tmp_index).search(SearchRequest(q=q, per_page=50))
+    monkeypatch.setattr(ranking, "CANDIDATES", 2)  # the demo has 33 articles: rank 2 first, count the rest
+    monkeypatch.setattr(ranking, "COUNTED_AT_LEAST", 1)
+    narrow = SearchService(tmp_index).search(SearchRequest(q=q, per_page=50))
+    assert narrow.total < wide.total
+    assert [h.id for h in narrow.hits[:2]] == [h.id for h in wide.hits[:2]]  # the ranked ones are unchanged
+    every_word = {"mưa", "lớn", "hà", "nội"}
+    for hit in narrow.hits[2:]:
+        article = SearchService(tmp_index).article(hit.id)
+        text = " ".join((article["title"], article["sapo"], article["body"])).lower()
+        assert all(w in text for w in every_word), hit.title
+    # The facets count the same articles.
+    assert sum(f["count"] for f in narrow.facets["category"]) == narrow.total
+    assert len(narrow.hits) == narrow.total
