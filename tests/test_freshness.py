@@ -146,6 +146,33 @@ def test_the_app_factory_and_the_environment_pass_the_settings_on(lotus_index: P
         create_app({"INDEX_DIR": str(lotus_index), "VIEWS_WEIGHT": -1})
 
 
+def test_views_follow_an_updated_article(lotus_index: Path, tmp_path: Path) -> None:
+    """An incremental reindex that changes an article's views writes a new segment and deletes the old copy: the
+    views read are the new ones, from every segment, and the deleted copy counts for nothing."""
+    import shutil
+
+    index = tmp_path / "index"
+    shutil.copytree(lotus_index, index)
+    lines = (lotus_index.parent / "lotus.jsonl").read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines]
+    for r in records:
+        if r["id"] == "sen-03":
+            r["views"] = 50_000  # had none; now the most read of the index
+    src = tmp_path / "update.jsonl"
+    src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    summary = reindex([src], index, jobs=1, progress=False, echo=lambda m: None)
+    assert (summary.updated, summary.failed) == (1, 0)
+    read = results(index, Freshness(views_weight=0.3))
+    base = results(index)["scores"]["sen-01"]
+    assert read["ids"][0] == "sen-03" and read["scores"]["sen-03"] == pytest.approx(base * 1.3, rel=1e-5)
+    portal = read["ids"][1]
+    assert portal.startswith("txt-") and read["scores"][portal] == pytest.approx(
+        base * (1 + 0.3 * math.log1p(20_000) / math.log1p(50_000)), rel=1e-5)
+    assert read["scores"]["sen-02"] == pytest.approx(base * (1 + 0.3 * math.log1p(5000) / math.log1p(50_000)),
+                                                     rel=1e-5)
+    assert read["total"] == 5
+
+
 def test_the_factors() -> None:
     day = 86_400 * 1_000_000
     now = 1000 * day

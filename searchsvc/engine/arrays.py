@@ -203,19 +203,28 @@ class IndexArrays:
         return self._published
 
     def views(self) -> np.ndarray:
-        """Views of every document (0 where none were given), read once from the numeric field's terms: the
-        field has no column, and reading every stored article would take seconds."""
+        """Views of every document (0 where none were given), read once from the numeric field's terms in one
+        pass: the field has no column, reading every stored article would take seconds, and a matcher per view
+        count 40 µs each (most counts are one article's, whose posting is inline in the terms file)."""
         if self._views is None:
-            table = np.zeros(self.size, dtype=np.int64)
+            docs: list[int] = []
+            values: list[int] = []
             with self.io:
                 for seg, base in self.leaves:
                     if "views" not in seg.schema:
                         continue
                     field = seg.schema["views"]
-                    for btext in field.sortable_terms(seg, "views"):
-                        value = field.from_bytes(btext)
-                        ids = np.fromiter(seg.postings("views", btext).all_ids(), dtype=np.int64)
-                        table[base + ids] = max(int(value), 0)
+                    for (name, btext), info in seg.iter_from("views", b"\x00"):  # full precision: shift 0
+                        if name != "views" or not btext.startswith(b"\x00"):
+                            break
+                        value = max(int(field.from_bytes(btext)), 0)
+                        inline = info.is_inlined()
+                        ids = info.inlined_postings()[0] if inline else seg.postings("views", btext).all_ids()
+                        for d in ids:
+                            docs.append(base + d)
+                            values.append(value)
+            table = np.zeros(self.size, dtype=np.int64)
+            table[np.array(docs, dtype=np.int64)] = values
             self._views = table
         return self._views
 

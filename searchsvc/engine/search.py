@@ -165,6 +165,9 @@ class _Open:
         self.completer = Completer(self.arrays, self.ranker)
         self.typing = Reader(self.speller, synonyms or Synonyms([BUILTIN_SYNONYMS]))
         self._labels: dict[str, dict[str, str]] = {}
+        # Kept with the generation they apply to (its document numbers): SearchService._hidden_now, _boost.
+        self.hidden: _Hidden | None = None
+        self.boosts: Boosts | None = None
 
     def reopen_files(self) -> None:
         """In a forked worker: its own file handles (a forked handle shares its position with the parent's
@@ -234,8 +237,7 @@ class SearchService:
         self._lock = threading.Lock()
         # Freshness and popularity in the relevance order (engine/freshness.py); off unless configured.
         self.freshness = freshness or Freshness()
-        self._boosts: Boosts | None = None
-        self._hidden: _Hidden | None = None  # the hidden list as applied to the served generation
+        self._hidden_ids: frozenset[str] = frozenset()  # the hidden list as last read whole
         self._hidden_lock = threading.Lock()
 
     # --- generations --------------------------------------------------------------
@@ -266,8 +268,11 @@ class SearchService:
             switching = self._open is not None
             if switching:
                 # A reindex published: get the new generation ready before anyone searches it, so no
-                # request waits seconds for its spelling tables.
+                # request waits seconds for its spelling tables (nor for its hidden articles or views).
                 opened.warm()
+                self._hidden_now(opened)
+                if self.freshness.on:
+                    self._boost(opened)
             self._open = opened
             if switching:
                 _release_memory()  # the old generation's tables, which a worker would otherwise keep (bench/soak.py)
@@ -288,19 +293,20 @@ class SearchService:
         """The hidden list as it applies to ``opened``: one ``stat`` per call, read again only when the file
         was replaced (``searchsvc hide``/``unhide``) or the generation changed (a reindex: new document numbers)."""
         stamp = hidden_list.stamp(self.store.root)
-        known = self._hidden
-        if known is not None and known.opened is opened and known.stamp == stamp:
+        known = opened.hidden
+        if known is not None and known.stamp == stamp:
             return known
         with self._hidden_lock:
-            known = self._hidden
-            if known is not None and known.opened is opened and known.stamp == stamp:
+            known = opened.hidden
+            if known is not None and known.stamp == stamp:
                 return known
             problem = None
             try:
                 ids = frozenset(hidden_list.read(self.store.root)) if stamp is not None else frozenset()
+                self._hidden_ids = ids
             except hidden_list.HiddenListError as exc:
                 # Written whole by every command, so only a change by hand gets here: keep hiding what was hidden.
-                ids = known.ids if known is not None else frozenset()
+                ids = self._hidden_ids
                 problem = (f"the hidden list {hidden_list.path(self.store.root)} cannot be read: {exc}; "
                            + ("the articles hidden before stay hidden" if ids else "nothing is hidden")
                            + " until it is fixed (searchsvc hidden shows it once it reads again)")
@@ -314,16 +320,16 @@ class SearchService:
                 mask = np.zeros(opened.arrays.size, dtype=bool)
                 mask[docnums] = True
                 visible = opened.arrays.live & ~mask
-            self._hidden = known = _Hidden(stamp, opened, ids, mask, visible, len(docnums), problem)
+            opened.hidden = known = _Hidden(stamp, ids, mask, visible, len(docnums), problem)
             return known
 
     def _boost(self, opened: _Open) -> np.ndarray | None:
         """The freshness factor of every document of ``opened`` (None when off or when it changes nothing)."""
         if not self.freshness.on:
             return None
-        boosts = self._boosts
-        if boosts is None or boosts.arrays is not opened.arrays:
-            boosts = self._boosts = Boosts(opened.arrays, self.freshness)
+        boosts = opened.boosts
+        if boosts is None:
+            boosts = opened.boosts = Boosts(opened.arrays, self.freshness)
         return boosts.vector()
 
     def document_count(self) -> int:
@@ -670,7 +676,6 @@ class _Hidden:
     """The hidden list applied to one opened generation: its ids, and the documents they are there."""
 
     stamp: tuple | None  # of the file read (hidden_list.stamp); None: there is no list
-    opened: _Open
     ids: frozenset[str]
     mask: np.ndarray | None  # True for a hidden document; None when no document of this generation is hidden
     visible: np.ndarray | None  # live and not hidden; None when nothing is hidden (then: the live ones)
