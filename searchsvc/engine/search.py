@@ -309,7 +309,7 @@ class SearchService:
                 ids = self._hidden_ids
                 problem = (f"the hidden list {hidden_list.path(self.store.root)} cannot be read: {exc}; "
                            + ("the articles hidden before stay hidden" if ids else "nothing is hidden")
-                           + " until it is fixed (searchsvc hidden shows it once it reads again)")
+                           + " until it is fixed")
             docnums: list[int] = []
             if ids:
                 with opened.io:
