@@ -106,12 +106,13 @@ class Speller:
         return count
 
     def syllable_count(self, syllable: str) -> int:
-        """How often the index uses a syllable, as a word of its own or inside a longer one (bodies)."""
+        """How often the index uses a syllable, as a word of its own or inside a longer one."""
         key = "\x00" + syllable
         count = self._counts.get(key)
         if count is None:
             with self.io:
-                count = sum(self.reader.frequency(field_name("body", unit), syllable) for unit in (WORD, SYLLABLE))
+                count = sum(self.reader.frequency(field_name(part, unit), syllable)
+                            for part in ("title", "sapo", "body") for unit in (WORD, SYLLABLE))
             if len(self._counts) >= MAX_CACHED_COUNTS:
                 self._counts.clear()
             self._counts[key] = count
