@@ -46,6 +46,7 @@ def test_vni_keys_decode(keys: str, word: str) -> None:
 
 
 @pytest.mark.parametrize("word", ["Liverpool", "Windows", "Facebook", "iPhone", "Messi", "Google", "sinh", "anh",
+                                  "Norris", "Harris",
                                   "UBND", "TPHCM", "x", "2024", "COVID-19"])
 def test_words_that_are_no_keys_are_not_decoded(word: str) -> None:
     assert decode(word) is None

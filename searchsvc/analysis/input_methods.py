@@ -109,10 +109,12 @@ def decode_telex(word: str) -> str | None:
         return None
     tone = None
     # A tone key comes anywhere after the first vowel (naof, nafo; truwowfng): none of s f r x j can be a
-    # final consonant there. The last one counts, as in Telex itself.
+    # final consonant there.
     first_vowel = next((i for i, ch in enumerate(text) if ch in "aeiouy"), None)
     if first_vowel is not None:
         keys = [i for i, ch in enumerate(text) if i > first_vowel and ch in _TELEX_TONES]
+        if len(keys) > 1:
+            return None  # one syllable takes one tone: Norris, Harris are names, not keys
         if keys:
             tone = _TELEX_TONES[text[keys[-1]]]
             text = "".join(ch for i, ch in enumerate(text) if i not in keys)
