@@ -1,0 +1,103 @@
+"""Typing on real news text: a slice of ../shared/corpus indexed for real (issue 15). Skipped without ../shared.
+
+The demo index is too small for the vocabulary judgments that decide whether keys are decoded or a word is
+corrected; 2,000 real articles are enough to check that English words and names printed in the news are never
+rewritten, and that headlines typed with Telex or VNI keys, or in capitals, still find their article.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import re
+from pathlib import Path
+
+import pytest
+from conftest import SHARED
+
+from searchsvc.analysis.input_methods import is_syllable
+from searchsvc.engine.search import SearchRequest, SearchService
+
+CORPUS = SHARED / "corpus" / "vntc.jsonl.gz"
+SLICE = 2000
+
+pytestmark = [pytest.mark.corpus, pytest.mark.slow]
+
+
+
+def _bench_typed():
+    """bench/typed.py, loaded by path (bench/ is no package): test and bench type keys the same way."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "typed.py"
+    spec = importlib.util.spec_from_file_location("bench_typed", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+typed_keys = _bench_typed().typed_keys
+
+
+@pytest.fixture(scope="module")
+def corpus_slice(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
+    if not CORPUS.is_file():
+        pytest.skip(f"{CORPUS} is not available (../shared is absent)")
+    articles = []
+    with gzip.open(CORPUS, "rt", encoding="utf-8") as f:
+        for line in f:
+            articles.append(json.loads(line))
+            if len(articles) == SLICE:
+                break
+    work = tmp_path_factory.mktemp("slice")
+    source = work / "slice.jsonl"
+    source.write_text("".join(json.dumps(a, ensure_ascii=False) + "\n" for a in articles), encoding="utf-8")
+    from searchsvc.index.indexer import reindex
+
+    reindex([source], work / "index", jobs=2, echo=lambda m: None)
+    return work / "index", articles
+
+
+@pytest.fixture(scope="module")
+def service(corpus_slice) -> SearchService:
+    svc = SearchService(corpus_slice[0])
+    svc.warm()
+    return svc
+
+
+def test_english_words_and_names_of_the_news_are_never_rewritten(corpus_slice, service) -> None:
+    counts: dict[str, int] = {}
+    for a in corpus_slice[1]:
+        for w in re.findall(r"(?<!\w)[A-Za-z][A-Za-z0-9]+(?!\w)", a["title"] + " " + a["body"][:2000]):
+            if len(w) >= 3 and not is_syllable(w.lower()):
+                counts[w] = counts.get(w, 0) + 1
+    words = sorted(counts, key=lambda w: -counts[w])[:250]
+    assert len(words) >= 200
+    rewritten = [w for w in words if service.search(SearchRequest(q=w)).rewritten]
+    assert rewritten == []
+    # Nor in a query with Vietnamese words around them.
+    for w in words[:50]:
+        assert service.search(SearchRequest(q=f"tin mới về {w} hôm nay")).rewritten is None, w
+
+
+def test_printed_titles_are_never_rewritten(corpus_slice, service) -> None:
+    titles = [a["title"] for a in corpus_slice[1][::10]]
+    assert [t for t in titles if service.search(SearchRequest(q=t)).rewritten] == []
+
+
+@pytest.mark.parametrize("how", ["telex", "vni", "capitals"])
+def test_headlines_typed_with_keys_or_capitals_find_their_article(corpus_slice, service, how: str) -> None:
+    rng = random.Random(5)
+    spans = []
+    for a in corpus_slice[1][::40]:
+        words = a["title"].split()
+        if len(words) >= 6:
+            n = rng.randint(4, 6)
+            start = rng.randint(0, len(words) - n)
+            spans.append((a["id"], " ".join(words[start:start + n])))
+    found = 0
+    for doc_id, span in spans:
+        typed = span.upper() if how == "capitals" else typed_keys(span, vni=how == "vni")
+        found += doc_id in [h.id for h in service.search(SearchRequest(q=typed, per_page=10)).hits]
+    assert found / len(spans) >= 0.9, (found, len(spans))
