@@ -240,7 +240,7 @@ def main() -> None:
     never = {}
     for name, texts in checks.items():
         found = rewritten(service, texts)
-        never[name] = {"queries": len(texts), "rewritten": len(found), "examples": found[:10]}
+        never[name] = {"queries": len(texts), "rewritten": len(found), "examples": found[:50]}
         print(f"rewritten, {name}: {len(found)} of {len(texts)}", found[:5], flush=True)
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
