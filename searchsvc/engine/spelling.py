@@ -146,8 +146,8 @@ class Speller:
             return max((self._count(w) for w in found if w in self._words), default=0)
 
         known = syllable in self._syllables or syllable in self._vietnamese
-        if known and not neighbours:
-            return []
+        if known and (not neighbours or self.syllable_count(syllable) > RARE_SHARE * self._tokens):
+            return []  # cheap first: most syllables of a query are common ones
         options = self.near(syllable)
         if not options:
             return []
