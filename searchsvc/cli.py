@@ -1,4 +1,4 @@
-"""The ``searchsvc`` command: reindex, search, stats, serve, hide, unhide, hidden.
+"""The ``searchsvc`` command: reindex, search, stats, serve, hide, unhide, hidden, analytics.
 
 The same commands are registered on the Flask app (``flask --app searchsvc``),
 as in Flask's tutorial; the console script is the one operators use.
@@ -9,13 +9,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import click
 
-from searchsvc.config import freshness, load, resolve_index
+from searchsvc.config import analytics_path, freshness, load, resolve_index
 
 INDEX_HELP = (
     "Index directory. Default: $SEARCHSVC_INDEX (or $SEARCHSVC_INDEX_DIR), else INDEX_DIR in instance/config.py, "
@@ -277,12 +278,51 @@ def hidden_command(index_dir, as_json) -> None:
     click.echo(f"{len(rows)} hidden, {sum(r['served'] for r in rows)} of them in the served index")
 
 
+@click.command("analytics")
+@index_option
+@click.option("--days", type=click.IntRange(min=1), default=30, show_default=True,
+              help="Report on the last N days (Vietnam's days, today included).")
+@click.option("--limit", "-n", type=click.IntRange(1, 1000), default=20, show_default=True, help="Rows per table.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False), default=None,
+              help="Write the report as one self-contained HTML page (for editors) to FILE.")
+def analytics_command(index_dir, days, limit, as_json, html_file) -> None:
+    """What readers searched for: top queries, queries with no results, queries most often rewritten, the
+    slowest, searches per day.
+
+    Reads the searches the server of the index recorded (ANALYTICS_PATH, by default beside the index:
+    <INDEX_DIR>.analytics/searches.sqlite3) and removes those older than ANALYTICS_DAYS.
+    """
+    from searchsvc.analytics import report
+
+    config = load()
+    path = analytics_path(config, resolve_index(index_dir))
+    try:
+        result = report.build(path, days=days, limit=limit, keep_days=int(config["ANALYTICS_DAYS"]))
+    except sqlite3.Error as exc:
+        _fail(f"cannot read the searches in {path}: {exc}")
+    if html_file and not as_json:  # (the text and the JSON carry the notes)
+        for note in result.notes:
+            click.echo(f"note: {note}", err=True)
+    if html_file:
+        try:
+            Path(html_file).write_text(result.as_html(), encoding="utf-8")
+        except OSError as exc:
+            _fail(f"cannot write {html_file}: {exc.strerror or exc}")
+    if as_json:
+        click.echo(json.dumps(result.as_json(), ensure_ascii=False, indent=2))
+    elif html_file:
+        click.echo(f"wrote {html_file}: {result.totals['searches']} searches, {result.start} to {result.end}")
+    else:
+        click.echo(result.as_text(), nl=False)
+
+
 def demo_dir() -> Path:
     return Path(__file__).parent / "demo"
 
 
 COMMANDS = (reindex_command, search_command, stats_command, serve_command, hide_command, unhide_command,
-            hidden_command)
+            hidden_command, analytics_command)
 
 
 @click.group()

@@ -26,6 +26,11 @@ DEFAULTS: dict[str, Any] = {
     "VIEWS_WEIGHT": 0.0,
     # The operator's own synonyms (Solr synonyms.txt format), read again whenever the file changes; "" = none.
     "SYNONYMS_FILE": "",
+    # Readers' searches recorded for `searchsvc analytics` (searchsvc/analytics/); kept ANALYTICS_DAYS days, in
+    # ANALYTICS_PATH, "" = beside the index, outside it: <INDEX_DIR>.analytics/searches.sqlite3 (analytics_path).
+    "ANALYTICS": True,
+    "ANALYTICS_DAYS": 90,
+    "ANALYTICS_PATH": "",
 }
 ENV_PREFIX = "SEARCHSVC_"
 
@@ -57,6 +62,8 @@ def _from_env(text: str, default: Any) -> Any:
         return [item for item in re.split(r"[\s,]+", text) if item]
     if isinstance(default, str):
         return text
+    if isinstance(default, bool):  # bool("0") would be True
+        return text.strip().lower() not in ("", "0", "false", "no", "off")
     return type(default)(text)
 
 
@@ -75,3 +82,16 @@ def freshness(config: dict[str, Any]) -> dict[str, float]:
 def resolve_index(option: str | os.PathLike[str] | None) -> Path:
     """``--index`` when given, else the configured INDEX_DIR."""
     return Path(option) if option else Path(load()["INDEX_DIR"])
+
+
+def analytics_path(config: dict[str, Any], index_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The searches database: ANALYTICS_PATH, else ``<INDEX_DIR>.analytics/searches.sqlite3``.
+
+    Derived from the index (``index_dir`` or INDEX_DIR), so that ``searchsvc analytics --index DIR`` reads what a
+    server of DIR writes; beside it, not in it, because the service may only read the index (deploy/), and in a
+    directory of its own, because SQLite writes its -wal and -shm files beside the database.
+    """
+    if config.get("ANALYTICS_PATH"):
+        return Path(config["ANALYTICS_PATH"])
+    index = Path(os.path.abspath(index_dir or config["INDEX_DIR"]))  # abspath: "." has a name, symlinks are kept
+    return index.parent / (index.name + ".analytics") / "searches.sqlite3"

@@ -23,17 +23,20 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # the hidden list (index.hidden), never writes it (index.hiding is the hide/unhide commands').
     "searchsvc.engine": ("searchsvc.engine", "searchsvc.analysis", "searchsvc.index.schema",
                          "searchsvc.index.codec", "searchsvc.index.generations", "searchsvc.index.hidden"),
-    # Routes call the search service; they never touch Whoosh or storage.
+    # Readers' searches recorded and reported: knows nothing of the engine or Flask (the routes hand it plain values).
+    "searchsvc.analytics": ("searchsvc.analytics", "searchsvc.config"),
+    # Routes call the search service; they never touch Whoosh or storage (the analytics recorder is reached through
+    # the app's extensions, never imported: no SQLite in a route).
     "searchsvc.web.api": ("searchsvc.web", "searchsvc.engine.search"),
     "searchsvc.web.pages": ("searchsvc.web", "searchsvc.engine.search"),
     "searchsvc.web.openapi": ("searchsvc.engine.search",),
-    # The factory wires the service, the routes and pyvi's preloading (before gunicorn forks).
+    # The factory wires the service, the routes, the searches' recorder and pyvi's preloading (before gunicorn forks).
     "searchsvc.web.app": ("searchsvc.web", "searchsvc.engine.search", "searchsvc.config",
-                          "searchsvc.analysis.vietnamese"),
+                          "searchsvc.analysis.vietnamese", "searchsvc.analytics.recorder"),
     "searchsvc.config": (),
     "searchsvc.gunicorn_conf": ("searchsvc.engine.search",),
     "searchsvc.cli": ("searchsvc.config", "searchsvc.reading", "searchsvc.analysis", "searchsvc.index",
-                      "searchsvc.engine", "searchsvc.web.app"),
+                      "searchsvc.engine", "searchsvc.web.app", "searchsvc.analytics"),
     "searchsvc": ("searchsvc.cli", "searchsvc.web.app"),
     # The name indexes written by 0.1 pickled their codec under (index/codec.py's old place).
     "searchsvc.codec": ("searchsvc.index.codec",),
@@ -45,7 +48,8 @@ FORBIDDEN_LIBRARIES: dict[str, tuple[str, ...]] = {
     "searchsvc.analysis": ("flask",),
     "searchsvc.index": ("flask",),
     "searchsvc.engine": ("flask",),
-    "searchsvc.web": ("whoosh", "pyvi"),
+    "searchsvc.web": ("whoosh", "pyvi", "sqlite3"),
+    "searchsvc.analytics": ("whoosh", "pyvi", "flask", "numpy"),
 }
 
 
@@ -137,7 +141,7 @@ def test_no_import_circles() -> None:
 
 
 def test_each_part_says_what_it_is_and_what_it_may_import() -> None:
-    for part in ("reading", "analysis", "index", "engine", "web"):
+    for part in ("reading", "analysis", "index", "engine", "web", "analytics"):
         doc = ast.get_docstring(ast.parse((PACKAGE / part / "__init__.py").read_text(encoding="utf-8")))
         assert doc and "import" in doc, f"searchsvc/{part}/__init__.py must say what it is and what it may import"
 
@@ -154,6 +158,9 @@ def test_each_part_says_what_it_is_and_what_it_may_import() -> None:
     ("searchsvc.engine.search", "from searchsvc.index.hiding import hide\n", "may not import"),
     ("searchsvc.engine.search", "from searchsvc.index import hiding\n", "may not import"),
     ("searchsvc.reading.sitemaps", "from . import sources\n", None),
+    ("searchsvc.web.api", "from searchsvc.analytics.store import write\n", "may not import"),
+    ("searchsvc.web.pages", "def f():\n    import sqlite3\n", "must not use sqlite3"),
+    ("searchsvc.analytics.report", "from searchsvc.engine.search import SearchResult\n", "may not import"),
 ])
 def test_the_checker_finds_forbidden_imports(name: str, source: str, expected: str | None) -> None:
     found = violations(name, source)

@@ -254,8 +254,8 @@ def test_readme_documents_every_command_and_option(command: str, option: str) ->
 
 
 def test_every_command_is_in_the_group() -> None:
-    assert sorted(cli.commands) == sorted(c.name for c in COMMANDS) == ["hidden", "hide", "reindex", "search", "serve",
-                                                                         "stats", "unhide"]
+    assert sorted(cli.commands) == sorted(c.name for c in COMMANDS) == ["analytics", "hidden", "hide", "reindex",
+                                                                         "search", "serve", "stats", "unhide"]
 
 
 # --- the Flask app factory -------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from searchsvc.engine.search import (
     IndexUnavailable,
     QueryError,
     SearchRequest,
+    SearchResult,
     SearchService,
 )
 
@@ -82,7 +83,52 @@ def api_search() -> Response:
     req = search_request()
     if not req.q.strip() and not (req.category or req.source or req.date_from or req.date_to):
         raise BadParameter("'q' is required")
-    return jsonify(service().search(req).as_json())
+    result = service().search(req)
+    record_search(req, result, "api")
+    return jsonify(result.as_json())
+
+
+def record_search(req: SearchRequest, result: SearchResult, via: str) -> None:
+    """Hand a reader's search to the analytics recorder the app factory made (``via``: "page" or "api").
+
+    The recorder only queues it (its own thread writes), so this costs microseconds and never fails the search.
+    Nothing about the reader is passed: no address, cookie or user agent. ``searchsvc search`` is not recorded
+    (an operator's check), nor autocomplete keystrokes.
+    """
+    recorder = current_app.extensions.get("searchsvc.analytics")
+    if recorder is None:  # ANALYTICS = False
+        return
+    read_as, kinds = rewrite_of(result)
+    recorder.record(
+        via=via, query=req.q, normalized=result.query, results=result.total, took_ms=result.took_ms,
+        page=req.page, per_page=req.per_page, sort=req.sort, category=req.category, source=req.source,
+        date_from=req.date_from.isoformat() if req.date_from else None,
+        date_to=req.date_to.isoformat() if req.date_to else None, verbatim=req.verbatim,
+        rewritten_to=read_as, rewrite_kinds=kinds,
+    )
+
+
+def rewrite_of(result: SearchResult) -> tuple[str | None, list[str]]:
+    """What the engine searched or proposed instead of the words typed, and how: the analytics' ``rewritten``.
+
+    The hook for the engine's rewrites: kinds come from ``SearchResult.rewritten["kinds"]`` (telex, vni, typo, and
+    whatever kind the engine adds later, e.g. diacritics restored), ``synonym`` when abbreviations were also searched
+    spelled out (``expanded``), ``suggestion`` when a did-you-mean was offered (typed without diacritics, or
+    misspelt with verbatim=1). Returns (the text read or suggested, kinds); (None, []) when searched as typed.
+    """
+    kinds: list[str] = []
+    read_as = None
+    if result.rewritten:
+        kinds += [str(k) for k in result.rewritten.get("kinds") or ()] or ["rewritten"]
+        read_as = result.rewritten.get("text")
+    if result.expanded:
+        kinds.append("synonym")
+        also = ", ".join(str(e.get("also")) for e in result.expanded)
+        read_as = f"{read_as or result.query} (+ {also})"
+    if result.suggestion:
+        kinds.append("suggestion")
+        read_as = read_as or result.suggestion.get("text")
+    return read_as, kinds
 
 
 @api.get("/api/suggest")

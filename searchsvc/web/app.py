@@ -12,6 +12,7 @@ from flask import Flask
 
 from searchsvc import config as _config
 from searchsvc.analysis.vietnamese import load_model
+from searchsvc.analytics.recorder import Recorder
 from searchsvc.engine.search import Freshness, SearchService
 from searchsvc.web import api, pages
 
@@ -44,6 +45,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         freshness=Freshness(**_config.freshness(app.config)),
         synonyms_file=app.config.get("SYNONYMS_FILE") or None,
     )
+    # Readers' searches, recorded by the routes through this recorder (no I/O on the request's path; its writer
+    # thread starts in each worker at its first search); None with ANALYTICS = False: nothing is written.
+    app.extensions["searchsvc.analytics"] = Recorder(
+        _config.analytics_path(app.config), days=int(app.config["ANALYTICS_DAYS"]),
+    ) if app.config["ANALYTICS"] else None
     app.register_blueprint(api.api)
     app.register_blueprint(pages.pages)
     api.register_error_handlers(app)

@@ -28,7 +28,7 @@ from markupsafe import Markup, escape
 from werkzeug.exceptions import Gone, HTTPException, NotFound
 
 from searchsvc.engine.search import MAX_PER_PAGE, SORTS, ArticleHidden, IndexUnavailable, QueryError
-from searchsvc.web.api import BadParameter, error_response, search_request, service
+from searchsvc.web.api import BadParameter, error_response, record_search, search_request, service
 
 pages = Blueprint("pages", __name__)
 
@@ -398,6 +398,7 @@ def index() -> Response | str:
         if beyond is not None:
             return beyond
         raise
+    record_search(req, result, "page")
     chips = active_filters()
     return render_template(
         "search.html",
