@@ -340,13 +340,14 @@ class Ranker:
                         units[f] = units[f] | has
         if len(units) < 2:
             return ranked
-        # Least important first: the words in the most articles.
-        order = sorted(units, key=lambda f: -int(units[f].sum()))
-        while True:
-            counted = np.logical_and.reduce([units[f] for f in order]) & ranked.matched
-            if int(counted.sum()) >= COUNTED_AT_LEAST or len(order) == 1:
+        # The rarest words first; the most common are the ones left out while too few articles have them all.
+        masks = sorted(units.values(), key=lambda m: int(m.sum()))
+        counted = masks[0] & ranked.matched
+        for mask in masks[1:]:
+            narrower = counted & mask
+            if int(narrower.sum()) < COUNTED_AT_LEAST:
                 break
-            order.pop(0)
+            counted = narrower
         counted[ranked.order(0, CANDIDATES)] = True
         scores = np.where(counted, ranked.scores, 0).astype(np.float32)
         return Ranked(scores, counted)
