@@ -23,6 +23,8 @@ def env_for(index_dir: Path, workdir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCHSVC_")}
     env["SEARCHSVC_INDEX"] = str(index_dir)
     env["SEARCHSVC_INSTANCE_PATH"] = str(workdir / "instance")
+    # Readers' searches (on by default, as in production) go to the run's directory, not beside a shared index.
+    env["SEARCHSVC_ANALYTICS_PATH"] = str(workdir / "analytics" / "searches.sqlite3")
     return env
 
 
@@ -62,15 +64,16 @@ def pss_kib(pid: int) -> int | None:
 
 
 def start_gunicorn(index_dir: Path, workdir: Path, workers: int, port: int = 0,
-                   timeout: float = 180) -> tuple[subprocess.Popen, int]:
+                   timeout: float = 180, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int]:
     """gunicorn serving ``index_dir`` on ``port`` (0: one the kernel picks); returns it and its port once
-    /healthz answers 200 and every worker runs. Its log is ``workdir/gunicorn.log``."""
+    /healthz answers 200 and every worker runs. Its log is ``workdir/gunicorn.log``; ``env``: more settings
+    (``SEARCHSVC_*``)."""
     log = workdir / "gunicorn.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "python:searchsvc.gunicorn_conf",
              "-w", str(workers), "-b", f"{HOST}:{port}", "--preload", "searchsvc:create_app()"],
-            env=env_for(index_dir, workdir), cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
+            env={**env_for(index_dir, workdir), **(env or {})}, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     deadline = time.monotonic() + timeout
