@@ -2,7 +2,8 @@
 
 How it works, in the order data flows: ``reading`` (files, feeds, pages → articles) → ``analysis``
 (Vietnamese normalisation and pyvi words) → ``index`` (schema, generations, the reindex) → ``engine`` (query,
-ranking, highlighting: ``engine.search.SearchService``) → ``web`` (JSON API and search page) and ``cli``.
+ranking, highlighting: ``engine.search.SearchService``) → ``web`` (JSON API and search page) and ``cli``; beside
+them ``analytics``: readers' searches, recorded by the web part and reported by ``searchsvc analytics``.
 """
 
 from __future__ import annotations
