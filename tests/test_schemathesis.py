@@ -21,6 +21,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from searchsvc import create_app
+from searchsvc.analytics.recorder import Recorder
 from searchsvc.engine.search import SearchService
 
 MAX_EXAMPLES = 40
@@ -58,8 +59,11 @@ schema = schemathesis.openapi.from_wsgi("/api/openapi.json", APP)
 
 
 @pytest.fixture(autouse=True)
-def _serve_the_demo_index(tmp_index: Path) -> None:
+def _serve_the_demo_index(tmp_index: Path, tmp_path: Path) -> None:
     APP.extensions["searchsvc"] = SearchService(tmp_index, APP.config["MAX_QUERY_CHARS"])
+    # The searches are recorded, as served (whatever the API is sent, recording must not break it), but under
+    # tmp_path, not beside the placeholder index in the working directory.
+    APP.extensions["searchsvc.analytics"] = Recorder(tmp_path / "searches.sqlite3")
 
 
 SETTINGS = {"deadline": None, "derandomize": True,
