@@ -134,3 +134,19 @@ def serve(app) -> Iterator[str]:
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
+
+
+def worker_pids(master: int) -> set[int]:
+    """The live children of ``master`` (gunicorn's workers), from /proc: shared by the tests that serve."""
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state, ppid, ...
+        if int(fields[1]) == master and fields[0] != "Z":
+            pids.add(int(entry.name))
+    return pids

@@ -30,6 +30,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from conftest import worker_pids
 
 pytestmark = pytest.mark.slow
 
@@ -103,19 +104,6 @@ def _requests(tag: str, n: int) -> tuple[list[str], list[str]]:
     return paths, searched
 
 
-def _workers(master: int) -> set[int]:
-    pids = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat[stat.rindex(")") + 2:].split()[1]) == master:
-                pids.add(int(entry.name))
-    return pids
-
-
 def _has_open(pid: int, path: Path) -> bool:
     try:
         return any(os.readlink(fd) == str(path) for fd in Path(f"/proc/{pid}/fd").iterdir())
@@ -148,7 +136,7 @@ def test_every_search_is_recorded_exactly_once_by_two_workers(tmp_index: Path, t
         while sum(_recorded(db).values()) < len(searched) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert _recorded(db) == Counter(searched), "written while serving, each search once"
-        writers = {pid for pid in _workers(proc.pid) if _has_open(pid, db)}
+        writers = {pid for pid in worker_pids(proc.pid) if _has_open(pid, db)}
         assert len(writers) == WORKERS, "each worker writes through its own connection (its own thread)"
 
         # Sent just before the stop: written at the workers' exit, not lost.

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import worker_pids
 
 pytestmark = pytest.mark.slow
 
@@ -46,21 +47,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _children(pid: int) -> set[int]:
-    """The live children of ``pid`` (gunicorn's workers), from /proc."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            state, ppid = stat[stat.rindex(")") + 2:].split()[:2]  # after "pid (comm) "
-            if int(ppid) == pid and state != "Z":
-                found.add(int(entry.name))
-    return found
-
-
 def _alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -74,7 +60,7 @@ def _wait_healthy(proc: subprocess.Popen, port: int, log: Path, workers: int = 0
     while True:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
-                if resp.status == 200 and len(_children(proc.pid)) >= workers:
+                if resp.status == 200 and len(worker_pids(proc.pid)) >= workers:
                     return
         except OSError:
             pass
@@ -135,7 +121,7 @@ def test_gunicorn_ended_by_a_signal_leaves_no_file(tmp_index: Path, tmp_path: Pa
     pids = {proc.pid}
     started.append((proc, pids))
     _wait_healthy(proc, port, log, workers=2)
-    workers = _children(proc.pid)
+    workers = worker_pids(proc.pid)
     pids |= workers
     assert os.listdir(temp) == []
     if sig == signal.SIGKILL:

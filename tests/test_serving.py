@@ -36,7 +36,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from conftest import DEMO_DIR
+from conftest import DEMO_DIR, worker_pids
 
 pytestmark = pytest.mark.slow
 
@@ -99,22 +99,6 @@ class Server:
         text = self.log.read_text(encoding="utf-8", errors="replace")
         start = text.rfind("Traceback")
         return "\n".join(text[start:].splitlines()[-4:]) if start >= 0 else "(no traceback logged)"
-
-
-def worker_pids(master: int) -> set[int]:
-    """The live children of ``master`` (gunicorn's workers), from /proc."""
-    pids = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state, ppid, ...
-        if int(fields[1]) == master and fields[0] != "Z":
-            pids.add(int(entry.name))
-    return pids
 
 
 def service_env(index_dir: Path, instance: Path) -> dict[str, str]:
