@@ -17,24 +17,20 @@ run as separate processes. Then:
 from __future__ import annotations
 
 import json
-import re
-import shutil
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from test_serving import HTTP_TIMEOUT_S, START_TIMEOUT_S, Server, get, held_apart, service_env, stop_server
+from test_serving import HTTP_TIMEOUT_S, Server, get, held_apart, served_index, server, service_env  # noqa: F401 (fixtures: the README's gunicorn command, 2 workers)
 
 pytestmark = pytest.mark.slow
 
-WORKERS = 2
 TAKEN = "demo-001"
 HEADLINE = "Hà Nội ngập lụt sau mưa lớn"
 TAKEN_URL = "https://example.vn/ha-noi-ngap-lut-sau-mua-lon"  # where the search page links it
@@ -123,44 +119,6 @@ class Load:
             time.sleep(PAUSE_S)
 
 
-@pytest.fixture
-def served_index(tmp_index: Path, tmp_path: Path) -> Path:
-    dest = tmp_path / "index"
-    shutil.copytree(tmp_index, dest)
-    return dest
-
-
-@pytest.fixture
-def server(served_index: Path, tmp_path: Path) -> Iterator[Server]:
-    """The README's gunicorn command with 2 workers, on 127.0.0.1 and a port the kernel picks."""
-    log = tmp_path / "gunicorn.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "python:searchsvc.gunicorn_conf", "-w", str(WORKERS),
-             "-b", "127.0.0.1:0", "--preload", "searchsvc:create_app()"],
-            env=service_env(served_index, tmp_path / "instance"), cwd=tmp_path,
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    srv = Server(proc, "127.0.0.1", 0, log)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            m = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", srv.log_text())
-            srv.port = int(m.group(1)) if m else 0
-            try:
-                ready = srv.port and get(srv, "/healthz")[0] == 200 and len(srv.workers()) == WORKERS
-            except OSError:
-                ready = False
-            if ready:
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"gunicorn did not start with {WORKERS} workers:\n{srv.log_text()}")
-            time.sleep(0.1)
-        yield srv
-    finally:
-        stop_server(proc)
-
-
 def command(index: Path, tmp_path: Path, *args: str) -> float:
     """Run ``searchsvc ARGS --index INDEX`` as an operator would; the time it returned."""
     proc = subprocess.run([sys.executable, "-m", "searchsvc.cli", *args, "--index", str(index)],
@@ -180,7 +138,7 @@ def both_workers(srv: Server, status: int, since: float) -> float:
     pytest.fail(f"the workers still answer {[a[0] for a in answers]} for {TAKEN}, not {status}")
 
 
-def test_both_workers_stop_serving_a_hidden_article_within_5_s(server: Server, served_index: Path,
+def test_both_workers_stop_serving_a_hidden_article_within_5_s(server: Server, served_index: Path,  # noqa: F811
                                                                tmp_path: Path) -> None:
     workers_before = server.workers()
     with Load(server) as load:
