@@ -9,8 +9,9 @@ import hashlib
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
-__all__ = ["Article", "ReadNotice", "ReadProblem", "canonical_url", "content_hash", "stable_id"]
+__all__ = ["Article", "ReadNotice", "ReadProblem", "canonical_url", "content_hash", "read_bytes", "stable_id"]
 
 
 @dataclass(frozen=True)
@@ -105,3 +106,11 @@ def content_hash(article: Article) -> str:
         return ""
     text = "\n".join(" ".join(unicodedata.normalize("NFC", part).split()) for part in (article.title, article.body))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def read_bytes(path: Path) -> bytes | ReadProblem:
+    """A file's bytes, or the problem that says it could not be read (so its articles are missing)."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        return ReadProblem(str(path), None, f"cannot read file: {exc.strerror or exc}", unread=True)

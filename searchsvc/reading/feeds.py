@@ -16,7 +16,7 @@ from typing import Any
 
 import feedparser
 
-from searchsvc.reading.article import Article, ReadNotice, ReadProblem, stable_id
+from searchsvc.reading.article import Article, ReadNotice, ReadProblem, read_bytes, stable_id
 from searchsvc.reading.dates import VIETNAM_TZ, parse_date, to_vietnam_time
 from searchsvc.reading.fetch import FetchError, fetch
 from searchsvc.reading.html import clean_text, fragment_to_text
@@ -38,10 +38,9 @@ def read_feed_url(url: str) -> Iterator[Article | ReadProblem | ReadNotice]:
 
 def read_feed_file(path: Path) -> Iterator[Article | ReadProblem | ReadNotice]:
     """Read one saved feed."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        yield ReadProblem(str(path), None, f"cannot read file: {exc.strerror or exc}", unread=True)
+    data = read_bytes(path)
+    if isinstance(data, ReadProblem):
+        yield data
         return
     yield from read_feed(data, origin=str(path))
 

@@ -24,7 +24,7 @@ import trafilatura
 from lxml import etree
 from trafilatura.utils import decode_file
 
-from searchsvc.reading.article import Article, ReadNotice, ReadProblem, stable_id
+from searchsvc.reading.article import Article, ReadNotice, ReadProblem, read_bytes, stable_id
 from searchsvc.reading.dates import parse_date
 
 __all__ = ["clean_text", "fragment_to_text", "read_html_file", "read_html_page"]
@@ -83,10 +83,9 @@ def fragment_to_text(fragment: str) -> str:
 
 def read_html_file(path: Path) -> Iterator[Article | ReadProblem | ReadNotice]:
     """Read one saved page."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        yield ReadProblem(str(path), None, f"cannot read file: {exc.strerror or exc}", unread=True)
+    data = read_bytes(path)
+    if isinstance(data, ReadProblem):
+        yield data
         return
     yield from read_html_page(data, origin=str(path))
 

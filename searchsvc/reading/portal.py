@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-from searchsvc.reading.article import Article, ReadProblem, stable_id
+from searchsvc.reading.article import Article, ReadProblem, read_bytes, stable_id
 
 __all__ = ["DATE_LINE_RE", "read_portal_text"]
 
@@ -33,10 +33,9 @@ def read_portal_text(path: Path) -> Iterator[Article | ReadProblem]:
     The form is checked strictly because a shifted line would silently turn
     the section into the title or the date line into the body.
     """
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        yield ReadProblem(str(path), None, f"cannot read file: {exc.strerror or exc}", unread=True)
+    data = read_bytes(path)
+    if isinstance(data, ReadProblem):
+        yield data
         return
     try:
         text = data.decode("utf-8-sig")
