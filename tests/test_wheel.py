@@ -280,6 +280,9 @@ def check_routes(base: str) -> None:
     assert (status, ctype.split(";")[0]) == (200, "application/json")
     hits = json.loads(body)["hits"]
     assert hits and hits[0]["id"] == ARTICLE_ID
+    # The built-in abbreviations are package data: a wheel without them would silently expand nothing.
+    status, _, body = get(base, "/api/search?q=" + quote("UBND phường"))
+    assert status == 200 and json.loads(body)["expanded"] == [{"typed": "UBND", "also": "ủy ban nhân dân"}]
 
     status, ctype, body = get(base, "/api/no-such-route")
     assert (status, ctype.split(";")[0]) == (404, "application/json") and json.loads(body)["error"]["status"] == 404
