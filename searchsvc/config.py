@@ -16,7 +16,6 @@ DEFAULTS: dict[str, Any] = {
     "INDEX_DIR": "index",
     "MAX_QUERY_CHARS": 500,
     "MAX_CONTENT_LENGTH": 64 * 1024,
-    "POSTINGS_CACHE_MB": 0,  # 0: 512 MB per 50,000 articles, at least 512 MB (arrays.cache_size)
     # Origins (scheme://host[:port]) whose pages may call /api/* from a browser; none by default.
     "CORS_ORIGINS": [],
     # How many reverse proxies (nginx) stand in front: their X-Forwarded-* headers are then trusted.

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from searchsvc.engine.arrays import IndexArrays, _nbytes, cache_size, time_key
+from searchsvc.engine.arrays import DamagedIndex, IndexArrays, time_key
 from searchsvc.index.codec import np_unvarints, read_posting_arrays, unvarints, varints
 from searchsvc.index.generations import IndexStore
 from searchsvc.index.indexer import reindex
@@ -31,8 +31,14 @@ STORM = 200  # how often one article repeats "bão": a frequency and positions p
 
 
 def _open(root: Path):
-    _, ix = IndexStore(root).open()
-    return ix.reader()
+    gen, ix = IndexStore(root).open()
+    reader = ix.reader()
+    reader.generation_path = gen.path  # for _arrays: the mapped data is the generation's
+    return reader
+
+
+def _arrays(reader) -> IndexArrays:
+    return IndexArrays(reader, reader.generation_path)
 
 
 def _whoosh_postings(matcher, positions: bool) -> tuple[list[int], list[float], list[list[int]]]:
@@ -194,7 +200,7 @@ def test_read_posting_arrays_on_inlined_and_word_fields(demo_reader, positions):
 
 @pytest.mark.parametrize("fieldname", DEMO_FIELDS)
 def test_index_arrays_postings_equal_whoosh_on_the_demo(demo_reader, fieldname):
-    arrays = IndexArrays(demo_reader)
+    arrays = _arrays(demo_reader)
     positions = _has_positions(fieldname)
     terms = _terms(demo_reader, fieldname)
     assert terms
@@ -206,7 +212,7 @@ def test_index_arrays_postings_equal_whoosh_on_the_demo(demo_reader, fieldname):
 @pytest.mark.parametrize("fieldname", MULTI_FIELDS)
 def test_index_arrays_postings_equal_whoosh_across_segments(multi_reader, fieldname):
     """Global document numbers over both segments; deleted documents left out as Whoosh leaves them out."""
-    arrays = IndexArrays(multi_reader)
+    arrays = _arrays(multi_reader)
     positions = _has_positions(fieldname)
     for text in _terms(multi_reader, fieldname):
         expected = _whoosh_postings(multi_reader.postings(fieldname, text), positions)
@@ -216,7 +222,7 @@ def test_index_arrays_postings_equal_whoosh_across_segments(multi_reader, fieldn
 
 
 def test_deleted_documents_never_appear(multi_reader):
-    arrays = IndexArrays(multi_reader)
+    arrays = _arrays(multi_reader)
     assert arrays.size == 160 and arrays.doc_count == 158
     assert arrays.live.tolist() == [i not in (3, 140) for i in range(160)]
     rain = arrays.postings("body_f", "mua", positions=True)
@@ -259,75 +265,6 @@ def test_np_unvarints_edges():
     assert np_unvarints(varints([127, 128, 16383, 16384, 0])).tolist() == [127, 128, 16383, 16384, 0]
 
 
-# --- the cache ----------------------------------------------------------------------------------------------
-
-
-def _check_cache(arrays: IndexArrays) -> None:
-    cached = list(arrays._cache.values())
-    assert arrays._cached == sum(_nbytes(p) for p in cached)
-    assert arrays._cached <= arrays.cache_bytes
-
-
-def test_cache_is_sized_by_the_index_unless_set():
-    mib = 1 << 20
-    assert cache_size(0) == cache_size(1_000) == cache_size(50_000) == 512 * mib
-    assert cache_size(150_000) == 3 * 512 * mib  # the questions' lists grow with the collection
-    assert cache_size(150_000, mb=64) == 64 * mib
-
-
-def test_served_cache_follows_the_config(tmp_index, monkeypatch):
-    from searchsvc import create_app
-
-    service = create_app({"INDEX_DIR": str(tmp_index), "TESTING": True}).extensions["searchsvc"]
-    assert service.current().arrays.cache_bytes == 512 << 20  # the demo index: the least
-    monkeypatch.setenv("SEARCHSVC_POSTINGS_CACHE_MB", "64")
-    service = create_app({"INDEX_DIR": str(tmp_index), "TESTING": True}).extensions["searchsvc"]
-    assert service.current().arrays.cache_bytes == 64 << 20
-
-
-def test_cache_never_holds_more_than_its_bound(multi_reader):
-    arrays = IndexArrays(multi_reader, cache_bytes=4096)
-    for _ in range(2):
-        for fieldname in ("body", "body_f", "title_f"):
-            for text in _terms(multi_reader, fieldname):
-                p = arrays.postings(fieldname, text, positions=_has_positions(fieldname))
-                assert p.ids.tolist() == list(multi_reader.postings(fieldname, text).all_ids())
-                _check_cache(arrays)
-    assert arrays._cache  # something small enough was kept
-
-
-def test_cache_evicts_the_least_recently_used(demo_reader):
-    # Five terms of one document each: entries of equal size, four of which fit.
-    arrays = IndexArrays(demo_reader)
-    singles = [t for t in _terms(demo_reader, "title") if demo_reader.doc_frequency("title", t) == 1][:5]
-    assert len(singles) == 5
-    size = _nbytes(arrays.postings("title", singles[0]))
-    arrays = IndexArrays(demo_reader, cache_bytes=4 * size)
-    a, b, c, d, e = singles
-    for t in (a, b, c, d):
-        arrays.postings("title", t)
-    assert [k[1] for k in arrays._cache] == [a, b, c, d]
-    hit = arrays.postings("title", a)  # a is now the most recently used: b goes first
-    assert hit is arrays.postings("title", a)  # served from the cache, not read again
-    arrays.postings("title", e)
-    assert [k[1] for k in arrays._cache] == [c, d, a, e]
-    _check_cache(arrays)
-    assert arrays._cached == 4 * size
-
-
-def test_cache_keeps_out_what_is_too_big_and_upgrades_to_positions(multi_reader):
-    arrays = IndexArrays(multi_reader, cache_bytes=2000)
-    big = arrays.postings("body_f", "mua", positions=True)
-    assert _nbytes(big) > arrays.cache_bytes // 4
-    assert ("body_f", "mua") not in arrays._cache and arrays._cached == 0
-    plain = arrays.postings("body_f", "khinh")
-    assert plain.positions is None and ("body_f", "khinh") in arrays._cache
-    with_positions = arrays.postings("body_f", "khinh", positions=True)
-    assert with_positions.positions is not None and with_positions.ids.tolist() == plain.ids.tolist()
-    assert arrays.postings("body_f", "khinh") is with_positions  # positions serve a plain ask too
-    _check_cache(arrays)
-
-
 # --- per-document columns ----------------------------------------------------------------------------------
 
 
@@ -335,7 +272,7 @@ def test_cache_keeps_out_what_is_too_big_and_upgrades_to_positions(multi_reader)
 @pytest.mark.parametrize("fieldname", ["title", "sapo", "body", "body_s", "body_f"])
 def test_lengths_equal_whoosh_doc_field_length(request, which, fieldname):
     reader = request.getfixturevalue(f"{which}_reader")
-    lengths = IndexArrays(reader).lengths(fieldname)
+    lengths = _arrays(reader).lengths(fieldname)
     expected = [reader.doc_field_length(n, fieldname) or 0 for n in range(reader.doc_count_all())]
     assert lengths.tolist() == expected
     assert any(expected)
@@ -344,7 +281,7 @@ def test_lengths_equal_whoosh_doc_field_length(request, which, fieldname):
 @pytest.mark.parametrize("which", ["demo", "multi"])
 def test_column_counts_equal_a_direct_count(request, which):
     reader = request.getfixturevalue(f"{which}_reader")
-    arrays = IndexArrays(reader)
+    arrays = _arrays(reader)
     live = [n for n in range(reader.doc_count_all()) if not reader.is_deleted(n)]
     stored = {n: reader.stored_fields(n) for n in live}
     rain = set(arrays.postings("body_f", "mua").ids.tolist())
@@ -365,7 +302,7 @@ def test_column_counts_equal_a_direct_count(request, which):
 @pytest.mark.parametrize("which", ["demo", "multi"])
 def test_published_follows_the_stored_dates(request, which):
     reader = request.getfixturevalue(f"{which}_reader")
-    published = IndexArrays(reader).published()
+    published = _arrays(reader).published()
     live = [n for n in range(reader.doc_count_all()) if not reader.is_deleted(n)]
     when = {n: reader.stored_fields(n).get("published") for n in live}
     for n in live:
@@ -379,8 +316,8 @@ def test_published_follows_the_stored_dates(request, which):
 
 
 def test_positions_past_16_bits_keep_their_width(tmp_path):
-    """Cached positions are 16-bit where they fit; a term that reaches past 65,535 syllables into an article
-    keeps 32 bits, and a phrase found there is still found."""
+    """Positions are stored in 8 or 16 bits where their gaps fit; a term that reaches past 65,535 syllables
+    into an article keeps its positions, and a phrase found there is still found."""
     from searchsvc.engine.search import SearchRequest, SearchService
 
     src = tmp_path / "src"
@@ -395,11 +332,11 @@ def test_positions_past_16_bits_keep_their_width(tmp_path):
     reindex([src], tmp_path / "index", jobs=1, echo=lambda m: None)
     reader = _open(tmp_path / "index")
     try:
-        arrays = IndexArrays(reader)
+        arrays = _arrays(reader)
         far = arrays.postings("body_f", "rieng", positions=True)
-        assert far.positions.dtype == np.int32 and int(far.positions.max()) >= 68_000
+        assert int(far.positions.max()) >= 68_000
         near = arrays.postings("body_f", "xoai", positions=True)
-        assert near.positions.dtype == np.uint16 and near.positions.tolist() == [0]
+        assert near.positions.tolist() == [0]
     finally:
         reader.close()
     hits = SearchService(tmp_path / "index").search(SearchRequest(q='"sầu riêng chín muộn"')).hits

@@ -32,6 +32,7 @@ from pathlib import Path
 import pytest
 
 from searchsvc import create_app
+from searchsvc.index import mapped
 from searchsvc.index.generations import CURRENT, LOCK, META, IndexStore
 from searchsvc.index.indexer import reindex
 
@@ -472,9 +473,11 @@ def test_a_search_that_meets_damage_with_nothing_intact_is_a_503(index_copy: Pat
     root = index_copy
     client = client_for(root)
     assert search_ids(client, "mưa")
-    postings = segment_file(root / "gen-000001", ".pst")
-    with open(postings, "r+b") as f:  # same size, so only reading finds it
-        f.seek(4)
-        f.write(b"\xff" * (postings.stat().st_size - 4))
+    gen = root / "gen-000001"
+    (seg,) = mapped.read_manifest(gen)["segments"]
+    data = seg["described"]["sections"]["data"]  # the postings the ranking reads: checked term by term
+    with open(gen / seg["file"], "r+b") as f:  # same size, so only reading finds it
+        f.seek(data["offset"])
+        f.write(b"\xff" * data["bytes"])
     message = assert_error_shape(client.get("/api/search?q=l%E1%BB%85+h%E1%BB%99i+%C4%91%C3%A8n"), 503)
     assert message.startswith("the search index is not available: gen-000001 cannot be read (")

@@ -58,7 +58,6 @@ def is_warm(opened) -> bool:
     return (
         opened.speller._accents is not None
         and set(opened.arrays._columns) >= set(FACETS)
-        and opened.arrays._published is not None
         and {(p, u) for p in TEXT_PARTS for u in (WORD, FOLDED)} <= set(opened.ranker._norms)
     )
 

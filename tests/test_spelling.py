@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from searchsvc.engine.arrays import IndexArrays
 from searchsvc.engine.search import SearchRequest
 from searchsvc.engine.spelling import Speller
 from searchsvc.index.generations import IndexStore
@@ -63,15 +64,16 @@ def reader(tmp_path_factory):
         json.dumps({"id": i, "title": t, "sapo": "", "body": b, "category": "Thử", "source": "", "url": ""},
                    ensure_ascii=False) + "\n" for i, t, b in ARTICLES), encoding="utf-8")
     reindex([src], root / "index", jobs=1, echo=lambda m: None)
-    _, ix = IndexStore(Path(root / "index")).open()
+    gen, ix = IndexStore(Path(root / "index")).open()
     reader = ix.reader()
+    reader.arrays = IndexArrays(reader, gen.path)  # the generation's mapped tables, for Speller
     yield reader
     reader.close()
 
 
 @pytest.fixture(scope="module")
 def speller(reader) -> Speller:
-    speller = Speller(reader)
+    speller = Speller(reader, arrays=reader.arrays)
     speller.warm()
     return speller
 
@@ -90,7 +92,7 @@ def test_the_vocabulary_is_what_the_tests_assume(reader):
 
 
 def test_warm_builds_the_tables_once(reader):
-    speller = Speller(reader)
+    speller = Speller(reader, arrays=reader.arrays)
     assert speller._accents is None
     speller.warm()
     accents, deletions = speller._accents, speller._deletions

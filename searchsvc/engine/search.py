@@ -30,7 +30,7 @@ from whoosh import scoring
 
 from searchsvc.analysis.vietnamese import fold, normalize, syllable_analyzer, unify_tones
 from searchsvc.engine import highlight
-from searchsvc.engine.arrays import DamagedIndex, IndexArrays, cache_size, time_key
+from searchsvc.engine.arrays import DamagedIndex, IndexArrays, time_key
 from searchsvc.engine.completion import Completer
 from searchsvc.engine.freshness import Boosts, Freshness
 from searchsvc.engine.query import (
@@ -46,6 +46,7 @@ from searchsvc.engine.ranking import EXPANSION_WEIGHTS, Ranked, Ranker
 from searchsvc.engine.rewrite import BUILTIN_SYNONYMS, Reader, Rewrite, Synonyms
 from searchsvc.engine.spelling import Speller
 from searchsvc.index import hidden as hidden_list
+from searchsvc.index import mapped
 from searchsvc.index.generations import CURRENT, Generation, IndexStore, IndexUnavailable
 from searchsvc.index.schema import TEXT_PARTS, offsets_field
 
@@ -149,8 +150,7 @@ class SearchResult:
 class _Open:
     """The index generation this process searches, and its searcher."""
 
-    def __init__(self, gen: Generation, ix, stamp: tuple, cache_mb: int = 0,
-                 synonyms: Synonyms | None = None) -> None:
+    def __init__(self, gen: Generation, ix, stamp: tuple, synonyms: Synonyms | None = None) -> None:
         self.gen = gen
         self.ix = ix
         self.stamp = stamp
@@ -159,9 +159,9 @@ class _Open:
         # Whoosh's readers seek shared files: one lock for every read of this generation (threaded servers).
         self.io = threading.RLock()
         reader = self.searcher.reader()
-        self.arrays = IndexArrays(reader, cache_size(reader.doc_count_all(), cache_mb), io=self.io)
+        self.arrays = IndexArrays(reader, gen.path, io=self.io)
         self.ranker = Ranker(self.arrays)
-        self.speller = Speller(self.searcher.reader(), io=self.io)
+        self.speller = Speller(self.searcher.reader(), io=self.io, arrays=self.arrays)
         self.completer = Completer(self.arrays, self.ranker)
         self.typing = Reader(self.speller, synonyms or Synonyms([BUILTIN_SYNONYMS]))
         self._labels: dict[str, dict[str, str]] = {}
@@ -210,11 +210,13 @@ def _reopens_on_damage(method):
     def wrapper(self, *args, **kwargs):
         try:
             return method(self, *args, **kwargs)
-        except _READ_ERRORS:
+        except _READ_ERRORS as exc:
             broken = self._open
             with self._lock:
                 if self._open is broken:
                     self._open = None
+                    if broken is not None and isinstance(exc, DamagedIndex):
+                        self.refused[broken.gen.name] = str(exc)  # found by a checksum: serve another one
             try:
                 return method(self, *args, **kwargs)
             except _READ_ERRORS as exc:
@@ -226,13 +228,14 @@ def _reopens_on_damage(method):
 
 class SearchService:
     def __init__(self, index_dir: str | Path, max_query_chars: int = MAX_QUERY_CHARS,
-                 postings_cache_mb: int = 0, *, synonyms_file: str | Path | None = None,
+                 *, synonyms_file: str | Path | None = None,
                  freshness: Freshness | None = None) -> None:
         self.store = IndexStore(index_dir)
         # The built-in abbreviations, then the operator's own (read again whenever the file changes).
         self.synonyms = Synonyms([BUILTIN_SYNONYMS, *([Path(synonyms_file)] if synonyms_file else [])])
         self.max_query_chars = max_query_chars
-        self.cache_mb = postings_cache_mb  # 0: sized by each generation's article count (arrays.cache_size)
+        # Generations this process found damaged (a checksum of their mapped data), by name: never served again.
+        self.refused: dict[str, str] = {}
         self._open: _Open | None = None
         self._lock = threading.Lock()
         # Freshness and popularity in the relevance order (engine/freshness.py); off unless configured.
@@ -263,8 +266,7 @@ class SearchService:
         try:
             if self._open is not None and self._open.stamp == stamp:
                 return self._open
-            gen, ix = self.store.open()
-            opened = _Open(gen, ix, stamp, self.cache_mb, self.synonyms)
+            opened = self._open_intact(stamp)
             switching = self._open is not None
             if switching:
                 # A reindex published: get the new generation ready before anyone searches it, so no
@@ -279,6 +281,19 @@ class SearchService:
             return opened
         finally:
             self._lock.release()
+
+    def _open_intact(self, stamp: tuple) -> _Open:
+        """The generation IndexStore.open chooses, skipping those whose mapped data fails its checks."""
+        while True:
+            gen, ix = self.store.open(skip=self.refused)
+            try:
+                return _Open(gen, ix, stamp, self.synonyms)
+            except mapped.DamagedData as exc:
+                ix.close()
+                self.refused[gen.name] = str(exc)
+
+    def _refused_problems(self) -> list[str]:
+        return [f"generation {name} is not served: {why}" for name, why in sorted(self.refused.items())]
 
     def warm(self) -> None:
         """Open the current generation and build its tables now (before gunicorn forks its workers)."""
@@ -346,7 +361,7 @@ class SearchService:
         except IndexUnavailable as exc:
             others = [p for p in self.store.problems(None) if str(exc) not in p]
             raise IndexUnavailable("; ".join([str(exc), *others])) from exc
-        problems = self.store.problems(opened.gen)
+        problems = self.store.problems(opened.gen) + self._refused_problems()
         hidden = self._hidden_now(opened)
         if hidden.problem:
             problems.append(hidden.problem)
@@ -378,7 +393,8 @@ class SearchService:
                                      ("read", "added", "updated", "unchanged", "deleted", "failed", "seconds")},
             # Articles of this generation on the hidden list: counted in "documents", never shown.
             "hidden": self._hidden_now(opened).count,
-            "problems": self.store.problems(opened.gen) + [p for p in [self._hidden_now(opened).problem] if p],
+            "problems": (self.store.problems(opened.gen) + self._refused_problems()
+                         + [p for p in [self._hidden_now(opened).problem] if p]),
         }
 
     # --- searching -------------------------------------------------------------------

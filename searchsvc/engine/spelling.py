@@ -9,22 +9,23 @@ unigram model of its word counts, wins (Viterbi); taking the longest word
 from the left had given *tình ca nhận* (measured: headline words typed
 without diacritics, success@1 0.847 -> 0.871, docs/benchmarks.md).
 
-The tables are built once per generation, on first use, from the term lists
-alone (reading every term's statistics took 10 s at 48k articles, measured);
-document frequencies are looked up only where two spellings fold alike. A
-misspelt syllable is matched against the known ones through an index of
-their one-letter deletions (as SymSpell does), not by scanning the vocabulary.
+The tables are written by the indexer with each generation and mapped by
+every worker (index/lexicon.py; built in each worker they took 240 MB and
+5 s at 48k articles). A misspelt syllable is matched against the known ones
+through an index of their one-letter deletions (as SymSpell does), not by
+scanning the vocabulary.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Container
 
 from searchsvc.analysis.input_methods import is_syllable
 from searchsvc.analysis.pyvi_features import syllables as pyvi_syllables
-from searchsvc.analysis.vietnamese import fold, unify_tones
-from searchsvc.engine.arrays import segments
+from searchsvc.analysis.vietnamese import unify_tones
+from searchsvc.index.lexicon import Spelling, StringMap, StringMultiMap
 from searchsvc.index.schema import SYLLABLE, WORD, field_name
 
 MAX_WORD_SYLLABLES = 4
@@ -41,26 +42,19 @@ _SYLLABLE_FIELDS = tuple(field_name(part, SYLLABLE) for part in ("title", "sapo"
 class Speller:
     """Built from one reader's vocabulary; share it for the life of that reader."""
 
-    def __init__(self, reader, io: threading.RLock | None = None) -> None:
+    def __init__(self, reader, io: threading.RLock | None = None, arrays=None) -> None:
         self.reader = reader
         self.io = io or threading.RLock()  # Whoosh readers are not safe to use from two threads at once
-        self._accents: dict[str, str] | None = None
-        self._syllables: set[str] = set()
-        self._words: set[str] = set()
-        self._folded: set[str] = set()
+        self.arrays = arrays  # the generation's mapped data (engine/arrays.py): its spelling tables
+        self._accents: StringMap | None = None
+        self._syllables: Container[str] = frozenset()
+        self._words: Container[str] = frozenset()
+        self._folded: Container[str] = frozenset()
         self._vietnamese: set[str] = set()
-        self._deletions: dict[str, list[str]] = {}
+        self._deletions: StringMultiMap | None = None
         self._counts: dict[str, int] = {}
         self._tokens = 1
         self._lock = threading.Lock()
-
-    def _lexicon(self, fieldname: str) -> set[str]:
-        words: set[str] = set()
-        with self.io:
-            for seg, _ in segments(self.reader):
-                if fieldname in seg.schema:
-                    words.update(t.decode("utf-8") for t in seg.lexicon(fieldname))
-        return words
 
     def _frequency(self, word: str, fields: tuple[str, ...] = _WORD_FIELDS) -> int:
         """Articles using the word, at least: the most in any one field (a title and its body are one article)."""
@@ -68,31 +62,18 @@ class Speller:
             return max(self.reader.doc_frequency(f, word) for f in fields)
 
     def warm(self) -> None:
+        """Open the generation's spelling tables (index/lexicon.py: written by the indexer, mapped, not built)."""
         with self._lock:
             if self._accents is not None:
                 return
-            spellings: dict[str, list[str]] = {}
-            words = set().union(*(self._lexicon(f) for f in _WORD_FIELDS))
-            for word in words:
-                spellings.setdefault(fold(word), []).append(word)
-            accents = {}
-            for key, options in spellings.items():
-                accents[key] = options[0] if len(options) == 1 else max(
-                    sorted(options), key=self._frequency)
-            syllables = {w for w in words if "_" not in w and w.isalpha()}
-            for fieldname in _SYLLABLE_FIELDS:
-                syllables |= {s for s in self._lexicon(fieldname) if s.isalpha()}
-            deletions: dict[str, list[str]] = {}
-            for s in syllables:
-                for d in _deletions(s):
-                    deletions.setdefault(d, []).append(s)
-            with self.io:
-                self._tokens = max(1, *(self.reader.field_length(f) for f in _WORD_FIELDS))
-            self._folded = {fold(s) for s in syllables}
+            tables = Spelling(self.arrays.mapped.spelling)
+            self._tokens = tables.tokens
+            self._syllables, self._deletions, self._words = tables.syllables, tables.deletions, tables.words
+            # Folded syllables typed as such (ha noi), not typos the index happens to hold (nng, vnh).
+            self._folded = tables.folded
             # Vietnamese as written, whether or not this index holds it (a small index lacks common words).
             self._vietnamese = {unify_tones(s) for s in pyvi_syllables()}
-            self._syllables, self._deletions, self._words = syllables, deletions, words
-            self._accents = accents
+            self._accents = tables.accents
 
     def _count(self, word: str) -> int:
         """How often the index uses the word (in titles or in bodies, the more), looked up once."""

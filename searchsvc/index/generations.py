@@ -41,7 +41,7 @@ import re
 import shutil
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,9 +122,11 @@ class IndexStore:
         except IndexUnavailable:
             return False
 
-    def open(self) -> tuple[Generation, whoosh_index.Index]:
+    def open(self, skip: Mapping[str, str] | None = None) -> tuple[Generation, whoosh_index.Index]:
         """The generation to serve, opened: the one CURRENT names, else the newest intact one.
 
+        ``skip`` names generations a reader found damaged (a checksum of index/mapped.py's data), with why:
+        never chosen.
         Raises IndexUnavailable (saying why CURRENT's generation cannot be served) when none can be.
         """
         try:
@@ -133,13 +135,16 @@ class IndexStore:
             named, problem = None, str(exc)
         else:
             problem = None
+        skip = skip or {}
+        if named is not None and named.name in skip:
+            named, problem = None, f"{named.name} cannot be read ({skip[named.name]})"
         if named is not None:
             try:
                 return named, self._open_generation(named)
             except IndexUnavailable as exc:
                 problem = str(exc)
         for gen in reversed(self.generations()):
-            if gen != named and (gen.path / META).is_file():
+            if gen != named and gen.name not in skip and (gen.path / META).is_file():
                 try:
                     return gen, self._open_generation(gen)
                 except IndexUnavailable:

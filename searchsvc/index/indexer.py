@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from searchsvc.analysis import vietnamese as analysis
+from searchsvc.index import derive
 from searchsvc.index.codec import pack_offsets
 from searchsvc.index.generations import Generation, IndexStore, now_iso
 from searchsvc.index.parallel import ParallelWriter
@@ -281,8 +282,12 @@ def reindex(
                 raise ReindexRefused(_refusal(_unread_reason(summary.unread), current, summary.documents))
             if guard and summary.documents == 0 and _served_count(current):
                 raise ReindexRefused(_refusal("it holds no articles", current, 0))
+            # A generation written before its mapped data existed gets it now, even when nothing else changed.
+            upgrade = incremental and not changed and not derive.is_current(current.path)
+            if changed or repair or upgrade:
+                derive.derive(gen.path, jobs)
             summary.seconds = time.monotonic() - start
-            if changed or repair:
+            if changed or repair or upgrade:
                 summary.generation = gen.name
                 store.publish(gen, {
                     **summary.as_dict(),
@@ -294,7 +299,8 @@ def reindex(
             else:
                 store.discard(gen)
                 summary.generation = current.name
-            store.record_run({**summary.as_dict(), "finished_at": now_iso(), "published": bool(changed or repair),
+            store.record_run({**summary.as_dict(), "finished_at": now_iso(),
+                              "published": bool(changed or repair or upgrade),
                               "mode": "incremental" if incremental else "full"})
         except OSError as exc:
             store.discard(gen)

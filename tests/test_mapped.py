@@ -1,0 +1,200 @@
+"""Issue 16: the ranking's data is written with each generation and mapped by every worker (index/mapped.py).
+
+Written by reindex beside Whoosh's files, reused by an incremental generation for the segments it keeps,
+equal to what Whoosh's own reading gives (test_arrays.py), and checked: a file cut short, a changed byte in
+a table or in one term's postings, each makes the service refuse that generation and serve the newest
+intact one, saying why in /healthz's problems; never a 500, never a wrong answer.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import Echo
+from test_indexer import write_jsonl
+
+from searchsvc.engine.arrays import IndexArrays
+from searchsvc.engine.search import SearchRequest, SearchService
+from searchsvc.index import derive, mapped
+from searchsvc.index.generations import CURRENT, META, IndexStore
+from searchsvc.index.indexer import reindex
+
+FIRST = [
+    {"id": "m1", "title": "Mùa nước nổi về miền Tây",
+     "body": "Cá linh theo con nước về đồng, người dân giăng lưới từ sớm.", "category": "Đời sống"},
+    {"id": "m2", "title": "Đà Lạt vào mùa hoa mai anh đào",
+     "body": "Những con dốc phủ sắc hồng đón khách du lịch.", "category": "Du lịch"},
+    {"id": "m3", "title": "Cảng Cái Mép đón tàu container lớn",
+     "body": "Con tàu dài gần bốn trăm mét cập cảng sáng nay.", "category": "Kinh doanh"},
+]
+SECOND = [
+    {"id": "m4", "title": "Hội An thả đèn hoa đăng đêm rằm",
+     "body": "Du khách thả đèn trên sông Hoài trong đêm phố cổ tắt điện.", "category": "Du lịch"},
+]
+
+
+def hits(svc: SearchService, q: str) -> list[str]:
+    return [h.id for h in svc.search(SearchRequest(q=q)).hits]
+
+
+def first(svc: SearchService, q: str) -> str | None:
+    found = hits(svc, q)
+    return found[0] if found else None
+
+
+@pytest.fixture()
+def two_generations(tmp_path: Path) -> Path:
+    """gen-000001 with FIRST; gen-000002 adds SECOND (an incremental run: a second segment)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    write_jsonl(src / "a.jsonl", FIRST)
+    root = tmp_path / "index"
+    reindex([src], root, jobs=1, echo=Echo())
+    write_jsonl(src / "b.jsonl", SECOND)
+    summary = reindex([src], root, jobs=1, echo=Echo())
+    assert (summary.added, summary.generation) == (1, "gen-000002")
+    return root
+
+
+def segment_files(gen: Path) -> list[Path]:
+    return [gen / s["file"] for s in mapped.read_manifest(gen)["segments"]]
+
+
+def test_written_with_the_generation_and_listed_for_damage_checks(two_generations):
+    gen = two_generations / "gen-000002"
+    manifest = mapped.read_manifest(gen)
+    assert manifest["format"] == mapped.FORMAT and manifest["documents"] == 4
+    assert [s["base"] for s in manifest["segments"]] == [0, 3]
+    assert derive.is_current(gen)
+    listed = json.loads((gen / META).read_text())["files"]
+    for f in [*segment_files(gen), gen / mapped.DOCS, gen / mapped.SPELLING, gen / mapped.MANIFEST]:
+        assert listed[f.name] == f.stat().st_size  # a file cut short is refused by its size, like Whoosh's
+
+
+def test_an_incremental_generation_links_the_segments_it_keeps(two_generations):
+    first, second = two_generations / "gen-000001", two_generations / "gen-000002"
+    kept = segment_files(first)[0]
+    assert (second / kept.name).stat().st_ino == kept.stat().st_ino  # hard link: nothing derived again
+    new = segment_files(second)[1]
+    assert not (first / new.name).exists()
+    # The per-document file is written anew (never in place: the first generation still serves from its own).
+    assert (second / mapped.DOCS).stat().st_ino != (first / mapped.DOCS).stat().st_ino
+    assert IndexArrays(*_reader(two_generations)).size == 4
+
+
+def _reader(root: Path):
+    gen, ix = IndexStore(root).open()
+    return ix.reader(), gen.path
+
+
+def _flip(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _entry_of(path: Path, described: dict, fieldname: str, text: str) -> tuple[int, int]:
+    seg = mapped.SegmentPostings(path, described)
+    e = seg.entries[seg.find(fieldname, text)]
+    return seg.data_at + int(e["data"]), int(e["size"])
+
+
+def test_a_changed_byte_in_one_terms_postings_refuses_the_generation(two_generations):
+    """Found when a worker first reads that term (its own CRC-32): the search is answered from the previous
+    generation, and every later one too, with the reason in /healthz's problems."""
+    root = two_generations
+    svc = SearchService(root)
+    assert first(svc, "hoa đăng") == "m4" and svc.current().gen.name == "gen-000002"
+    gen = root / "gen-000002"
+    seg = mapped.read_manifest(gen)["segments"][1]  # the new segment's file: gen-000001 does not share it
+    at, size = _entry_of(gen / seg["file"], seg["described"], "body_f", "song")
+    assert size > 0
+    _flip(gen / seg["file"], at)
+    fresh = SearchService(root)
+    assert first(fresh, "mùa nước nổi") == "m1"  # other terms still read well from gen-000002
+    assert fresh.current().gen.name == "gen-000002"
+    assert "m4" not in hits(fresh, "sông Hoài")  # answered by gen-000001, which never had m4
+    assert fresh.current().gen.name == "gen-000001"
+    assert any("gen-000002" in p and "checksum" in p for p in fresh.health()["problems"])
+    assert first(fresh, "Đà Lạt") == "m2"
+
+
+@pytest.mark.parametrize("section", ["hashes", "entries", "keys"])
+def test_a_changed_table_refuses_the_generation_when_opened(two_generations, section):
+    root = two_generations
+    gen = root / "gen-000002"
+    seg = mapped.read_manifest(gen)["segments"][1]
+    _flip(gen / seg["file"], seg["described"]["sections"][section]["offset"])
+    svc = SearchService(root)
+    assert svc.current().gen.name == "gen-000001"
+    assert first(svc, "Cái Mép") == "m3"
+    assert any(section in p for p in svc.health()["problems"])
+
+
+def test_a_changed_per_document_file_refuses_the_generation(two_generations):
+    root = two_generations
+    gen = root / "gen-000002"
+    described = mapped.read_manifest(gen)["docs"]["sections"]["len:body_f"]
+    _flip(gen / mapped.DOCS, described["offset"])
+    svc = SearchService(root)
+    assert svc.current().gen.name == "gen-000001" and first(svc, "Đà Lạt") == "m2"
+
+
+def test_a_file_cut_short_or_missing_refuses_the_generation(two_generations):
+    root = two_generations
+    gen = root / "gen-000002"
+    new = segment_files(gen)[1]
+    with open(new, "r+b") as f:
+        f.truncate(new.stat().st_size - 10)
+    svc = SearchService(root)
+    assert svc.current().gen.name == "gen-000001" and first(svc, "Cái Mép") == "m3"
+    new.unlink()
+    assert SearchService(root).current().gen.name == "gen-000001"
+
+
+def test_an_index_written_before_the_mapped_data_is_served_and_upgraded_by_one_reindex(two_generations, tmp_path):
+    """A generation without mapped.json (searchsvc 0.2) is served from data derived into a private temporary
+    directory; the next reindex, even with nothing changed, publishes a generation that has it."""
+    root = two_generations
+    gen = root / "gen-000002"
+    for f in [*segment_files(gen), gen / mapped.DOCS, gen / mapped.SPELLING, gen / mapped.MANIFEST]:
+        f.unlink()
+    meta = json.loads((gen / META).read_text())
+    meta["files"] = {k: v for k, v in meta["files"].items() if not k.endswith((mapped.SUFFIX, mapped.MANIFEST))}
+    (gen / META).write_text(json.dumps(meta))
+    shutil.rmtree(root / "gen-000001")
+    assert not derive.is_current(gen)
+    svc = SearchService(root)
+    assert first(svc, "hoa đăng") == "m4" and first(svc, "Cái Mép") == "m3"
+    assert svc.current().gen.name == "gen-000002"
+    summary = reindex([tmp_path / "src"], root, jobs=1, echo=Echo())
+    assert (summary.added, summary.updated, summary.generation) == (0, 0, "gen-000003")
+    assert (root / CURRENT).read_text() == "gen-000003\n" and derive.is_current(root / "gen-000003")
+    assert first(SearchService(root), "hoa đăng") == "m4"
+    again = reindex([tmp_path / "src"], root, jobs=1, echo=Echo())
+    assert again.generation == "gen-000003"  # now nothing to do: no new generation
+
+
+def test_spelling_tables_hold_the_vocabulary_whoosh_has(tmp_index):
+    """The mapped tables equal the sets Whoosh's lexicons give (what every worker used to build in memory)."""
+    from searchsvc.analysis.vietnamese import fold
+    from searchsvc.index.lexicon import SYLLABLE_FIELDS, WORD_FIELDS, Spelling, deletions
+
+    reader, path = _reader(tmp_index)
+    tables = Spelling(mapped.Mapped(path, reader).spelling)
+    words = {t.decode() for f in WORD_FIELDS for t in reader.lexicon(f)}
+    syllables = {w for w in words if "_" not in w and w.isalpha()}
+    syllables |= {t.decode() for f in SYLLABLE_FIELDS for t in reader.lexicon(f) if t.decode().isalpha()}
+    assert set(tables.words) == words and len(tables.words) == len(words) > 500
+    assert set(tables.syllables) == syllables
+    assert set(tables.folded) == {fold(s) for s in syllables if fold(s) != s}
+    assert "hà_nội" in tables.words and "hà nội" not in tables.words and "ha_noi" not in tables.words
+    assert tables.accents.get("ha_noi") == "hà_nội" and tables.accents.get("no_such_word") is None
+    for s in sorted(syllables)[::7]:
+        for d in deletions(s):
+            assert s in tables.deletions.get(d)
+    assert tables.deletions.get("qqqq") == ()
+    assert tables.tokens == max(reader.field_length(f) for f in WORD_FIELDS)
