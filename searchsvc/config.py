@@ -16,6 +16,8 @@ DEFAULTS: dict[str, Any] = {
     "INDEX_DIR": "index",
     "MAX_QUERY_CHARS": 500,
     "MAX_CONTENT_LENGTH": 64 * 1024,
+    # Decoded posting lists kept per worker, in MiB; the index's own files are mapped and shared (engine/arrays.py).
+    "POSTINGS_CACHE_MB": 64,
     # Origins (scheme://host[:port]) whose pages may call /api/* from a browser; none by default.
     "CORS_ORIGINS": [],
     # How many reverse proxies (nginx) stand in front: their X-Forwarded-* headers are then trusted.

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import threading
 import weakref
+from collections import OrderedDict
 from datetime import datetime
 from pathlib import Path
 
@@ -25,6 +26,10 @@ from whoosh.util.times import datetime_to_long
 from searchsvc.index import derive, mapped
 from searchsvc.index.codec import PostingArrays
 
+# Decoded lists kept per worker: a question asks for most of its lists several times (stage one, proximity,
+# the count, highlighting; 240 asks for 40 lists, measured), and common syllables recur across questions.
+# Small next to the mapped files, which the page cache shares (issue 16: private memory <= 150 MiB a worker).
+DEFAULT_CACHE_MB = 64
 EMPTY = PostingArrays(np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32))
 log = logging.getLogger(__name__)
 
@@ -74,9 +79,14 @@ class IndexArrays:
     opened generation, shared with whatever else reads it); the mapped data is read without it.
     """
 
-    def __init__(self, reader, path: Path, io: threading.RLock | None = None) -> None:
+    def __init__(self, reader, path: Path, io: threading.RLock | None = None,
+                 cache_bytes: int = DEFAULT_CACHE_MB << 20) -> None:
         self.reader = reader
         self.io = io or threading.RLock()
+        self.cache_bytes = cache_bytes
+        self._cache: OrderedDict[tuple[str, str], PostingArrays] = OrderedDict()
+        self._cached = 0
+        self._lock = threading.Lock()
         with self.io:
             self.mapped = open_mapped(path, reader)
         self.size = self.mapped.size
@@ -92,6 +102,27 @@ class IndexArrays:
     # --- postings -----------------------------------------------------------------------
     def postings(self, fieldname: str, text: str, positions: bool = False) -> PostingArrays:
         """All live postings of a term in one field, in document order (positions only if asked)."""
+        key = (fieldname, text)
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None and (hit.positions is not None or not positions):
+                self._cache.move_to_end(key)
+                return hit
+        arrays = self._decode(fieldname, text, positions)
+        size = _nbytes(arrays)
+        with self._lock:
+            old = self._cache.pop(key, None)
+            if old is not None:
+                self._cached -= _nbytes(old)
+            if size <= self.cache_bytes // 4:
+                self._cache[key] = arrays
+                self._cached += size
+                while self._cached > self.cache_bytes:
+                    _, dropped = self._cache.popitem(last=False)
+                    self._cached -= _nbytes(dropped)
+        return arrays
+
+    def _decode(self, fieldname: str, text: str, positions: bool) -> PostingArrays:
         parts: list[tuple[PostingArrays, int]] = []
         try:
             for seg, base in self.mapped.segments:
@@ -119,9 +150,9 @@ class IndexArrays:
             keep = self.live[out.ids]
             if not keep.all():
                 out = _select(out, keep)
-        out.ids = out.ids.astype(np.int32)
+        out.ids = out.ids.astype(np.int32, copy=False)
         if out.positions is not None:
-            out.pos_starts = out.pos_starts.astype(np.int32)
+            out.pos_starts = out.pos_starts.astype(np.int32, copy=False)
         return out
 
     def doc_frequency(self, fieldname: str, text: str) -> int:
@@ -176,3 +207,10 @@ def ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
     return np.arange(int(lengths.sum())) + offsets
+
+
+def _nbytes(p: PostingArrays) -> int:
+    n = p.ids.nbytes + p.freqs.nbytes + 200
+    if p.positions is not None:
+        n += p.positions.nbytes + p.pos_starts.nbytes
+    return n

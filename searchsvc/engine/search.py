@@ -30,7 +30,7 @@ from whoosh import scoring
 
 from searchsvc.analysis.vietnamese import fold, normalize, syllable_analyzer, unify_tones
 from searchsvc.engine import highlight
-from searchsvc.engine.arrays import DamagedIndex, IndexArrays, time_key
+from searchsvc.engine.arrays import DEFAULT_CACHE_MB, DamagedIndex, IndexArrays, time_key
 from searchsvc.engine.completion import Completer
 from searchsvc.engine.freshness import Boosts, Freshness
 from searchsvc.engine.query import (
@@ -150,7 +150,8 @@ class SearchResult:
 class _Open:
     """The index generation this process searches, and its searcher."""
 
-    def __init__(self, gen: Generation, ix, stamp: tuple, synonyms: Synonyms | None = None) -> None:
+    def __init__(self, gen: Generation, ix, stamp: tuple, synonyms: Synonyms | None = None,
+                 cache_mb: int = DEFAULT_CACHE_MB) -> None:
         self.gen = gen
         self.ix = ix
         self.stamp = stamp
@@ -159,7 +160,7 @@ class _Open:
         # Whoosh's readers seek shared files: one lock for every read of this generation (threaded servers).
         self.io = threading.RLock()
         reader = self.searcher.reader()
-        self.arrays = IndexArrays(reader, gen.path, io=self.io)
+        self.arrays = IndexArrays(reader, gen.path, io=self.io, cache_bytes=cache_mb << 20)
         self.ranker = Ranker(self.arrays)
         self.speller = Speller(self.searcher.reader(), io=self.io, arrays=self.arrays)
         self.completer = Completer(self.arrays, self.ranker)
@@ -228,12 +229,13 @@ def _reopens_on_damage(method):
 
 class SearchService:
     def __init__(self, index_dir: str | Path, max_query_chars: int = MAX_QUERY_CHARS,
-                 *, synonyms_file: str | Path | None = None,
+                 postings_cache_mb: int = DEFAULT_CACHE_MB, *, synonyms_file: str | Path | None = None,
                  freshness: Freshness | None = None) -> None:
         self.store = IndexStore(index_dir)
         # The built-in abbreviations, then the operator's own (read again whenever the file changes).
         self.synonyms = Synonyms([BUILTIN_SYNONYMS, *([Path(synonyms_file)] if synonyms_file else [])])
         self.max_query_chars = max_query_chars
+        self.cache_mb = postings_cache_mb  # decoded lists kept per worker (engine/arrays.py)
         # Generations this process found damaged (a checksum of their mapped data), by name: never served again.
         self.refused: dict[str, str] = {}
         self._open: _Open | None = None
@@ -287,7 +289,7 @@ class SearchService:
         while True:
             gen, ix = self.store.open(skip=self.refused)
             try:
-                return _Open(gen, ix, stamp, self.synonyms)
+                return _Open(gen, ix, stamp, self.synonyms, self.cache_mb)
             except mapped.DamagedData as exc:
                 ix.close()
                 self.refused[gen.name] = str(exc)

@@ -41,7 +41,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     # The index's own tables are built per worker (gunicorn_conf.py) or by `searchsvc serve`, not here.
     app.extensions["searchsvc"] = SearchService(
-        app.config["INDEX_DIR"], int(app.config["MAX_QUERY_CHARS"]),
+        app.config["INDEX_DIR"], int(app.config["MAX_QUERY_CHARS"]), int(app.config["POSTINGS_CACHE_MB"]),
         freshness=Freshness(**_config.freshness(app.config)),
         synonyms_file=app.config.get("SYNONYMS_FILE") or None,
     )
