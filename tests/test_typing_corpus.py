@@ -101,3 +101,36 @@ def test_headlines_typed_with_keys_or_capitals_find_their_article(corpus_slice, 
         typed = span.upper() if how == "capitals" else typed_keys(span, vni=how == "vni")
         found += doc_id in [h.id for h in service.search(SearchRequest(q=typed, per_page=10)).hits]
     assert found / len(spans) >= 0.9, (found, len(spans))
+
+
+@pytest.mark.parametrize(("typed", "read"), [
+    ("tăng cưng quản lý", "tăng cường quản lý"), ("có tâm phụ vụ", "có tâm phục vụ"),
+    ("Lập tổ côn tác xã", "Lập tổ công tác xã"), ("quy hạch treo", "quy hoạch treo"),
+])
+def test_a_letter_dropped_into_another_word_is_read_in_context(service, typed: str, read: str) -> None:
+    # cưng, phụ, côn, hạch are words the index knows; beside these neighbours it (almost) never has them, and
+    # one letter away is a word with the neighbour it has hundreds of times.
+    result = service.search(SearchRequest(q=typed, per_page=10))
+    assert result.rewritten and result.rewritten["text"] == read, result.rewritten
+    assert result.rewritten["kinds"] == ["typo"]
+
+
+def test_a_word_read_in_context_finds_its_article(service) -> None:
+    assert service.search(SearchRequest(q="Lập tổ côn tác")).hits[0].title.startswith("Lập tổ công tác")
+
+
+@pytest.mark.parametrize("q", [
+    "chất bổ", "Sierra hành xử lạ như thế nào?", "Vì sao chồng bà Ái lại xin nghỉ làm", "Máy bóc gỗ đã cuốn",
+    "công nghệ in 3D", "phòng thông tim",
+])
+def test_a_word_in_its_place_is_not_corrected_into_a_commoner_one(service, q: str) -> None:
+    # chất nổ, xử lý, bà đi, máy móc, Nghệ An and thông tin are all commoner, but the index has the words as
+    # typed beside their neighbours (or the typed word is a name).
+    assert service.search(SearchRequest(q=q)).rewritten is None
+
+
+def test_syllables_side_by_side_are_counted_from_the_positions(service) -> None:
+    speller = service.current().speller
+    assert speller.pair_count("bóng", "đá") > 10 * max(1, speller.pair_count("bón", "đá"))
+    assert speller.pair_count("đá", "bóng") < speller.pair_count("bóng", "đá")  # in that order
+    assert speller.pair_count("bóng", "đá", enough=3) >= 3

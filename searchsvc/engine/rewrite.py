@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
-from searchsvc.analysis.input_methods import decode
+from searchsvc.analysis.input_methods import decode, is_syllable
 from searchsvc.analysis.vietnamese import fold, normalize
 from searchsvc.engine.spelling import Speller
 
@@ -46,6 +46,7 @@ MAX_ALTERNATIVES = 6
 SILENT_FROM = 3  # words: a name typed in full matches its abbreviation from this length on
 _TOKEN = re.compile(r"\S+")
 _LETTERS = re.compile(r"[^\W\d_]")
+_PUNCTUATION = ".,;:!?\"'()‘’“”"
 
 
 @dataclass
@@ -85,10 +86,14 @@ class Rewrite:
         """The query as it was read, as text and as HTML with the words read differently in ``<mark>``."""
         words, marks = [], []
         for token in (self.display or self.text).split():
-            read = next((r for k, t, r in self.changed if k == "typo" and t == token), None)
-            decoded = any(k in ("telex", "vni", "typo") and r == token for k, _, r in self.changed)
-            words.append(read or token)
-            marks.append(f"<mark>{escape(read or token)}</mark>" if read or decoded else escape(token))
+            a, b = _core(token)
+            core = token[a:b]
+            read = next((r for k, t, r in self.changed if k == "typo" and t == core), None)
+            decoded = any(k in ("telex", "vni", "typo") and r == core for k, _, r in self.changed)
+            word = token[:a] + read + token[b:] if read else token
+            words.append(word)
+            marks.append(f"{escape(token[:a])}<mark>{escape(read or core)}</mark>{escape(token[b:])}"
+                         if read or decoded else escape(token))
         return " ".join(words), " ".join(marks)
 
 
@@ -222,7 +227,7 @@ class Reader:
         query that shows the reader typing keys, and only where the index uses the decoded word far more."""
         found = []
         for m in _TOKEN.finditer(text):
-            core = m.group(0).strip(".,;:!?\"'()‘’“”")
+            core = m.group(0).strip(_PUNCTUATION)
             decoded = decode(core) if core else None
             if decoded is None:
                 continue
@@ -243,35 +248,44 @@ class Reader:
         return "".join(pieces)
 
     def _typos(self, text: str, out: Rewrite) -> str:
-        """Syllables the index does not know are replaced by their likeliest correction (they match nothing
-        as typed), the next likeliest becoming alternatives; a known one only gains an alternative."""
+        """Typos are replaced by their likeliest correction: a syllable the index does not know (it matches
+        nothing as typed) with the next likeliest as alternatives, one it knows with itself as the alternative."""
         tokens = list(_TOKEN.finditer(text))
-        lowered = [normalize(m.group(0)).lower() for m in tokens]
+        # A word's own letters: punctuation typed against it (lại?, "nhân") is not part of it
+        cores = [_core(m.group(0)) for m in tokens]
+        lowered = [normalize(m.group(0)[a:b]).lower() for m, (a, b) in zip(tokens, cores, strict=True)]
         replaced = list(lowered)
+        mixed = canonical_case(text) == text  # capitals typed here and there (names), not a run in capitals
         pieces, last = [], 0
         for i, m in enumerate(tokens):
             s = lowered[i]
             neighbours = [(replaced[j], j < i) for j in (i - 1, i + 1)
                           if 0 <= j < len(lowered) and lowered[j].isalpha()]
-            options: list[str] = self.speller.corrections(s, neighbours) if s.isalpha() else []
+            core = m.group(0)[cores[i][0]:cores[i][1]]
+            name = mixed and i > 0 and core[:1].isupper()
+            # Capitals on a word the index knows that is no Vietnamese syllable: an abbreviation or a foreign
+            # name (BS, NHNN, Messi), left as typed; such a word typed in lower case may be a typo (nng dân).
+            foreign = core.isascii() and not core.islower() and not is_syllable(s) and self.speller.knows(s)
+            options: list[str] = (self.speller.corrections(s, neighbours, name=name)
+                                  if s.isalpha() and not foreign else [])
             pieces.append(text[last:m.start()])
             last = m.end()
             if not options:
                 pieces.append(m.group(0))
                 continue
-            typed = m.group(0)
+            a, b = m.start() + cores[i][0], m.start() + cores[i][1]
+            typed = text[a:b]
             out.kinds.append("typo")
             out.changed.append(("typo", typed, _like(typed, options[0])))
             options = [_like(typed, o) for o in options]
-            if self.speller.knows(s):
-                pieces.append(typed)
-                alternatives = [options[0]]
-            else:
-                replaced[i] = options[0].lower()
-                typed, alternatives = options[0], options[1:]
-                pieces.append(typed)
+            # A word the index knows is still matched as typed, below its correction (the reader may have
+            # meant it); one it does not know matches nothing as typed: the next likeliest corrections instead.
+            alternatives = [typed] if self.speller.knows(s) else options[1:]
+            replaced[i] = options[0].lower()
+            typed = options[0]
+            pieces.append(text[m.start():a] + typed + text[b:m.end()])
             if alternatives:
-                runs = [text[:m.start()] + o + text[m.end():] for o in alternatives]
+                runs = [text[:a] + o + text[b:] for o in alternatives]
                 out.alternatives.append(Alternative("typo", typed, alternatives, runs))
         pieces.append(text[last:])
         return "".join(pieces)
@@ -303,6 +317,12 @@ class Reader:
             if longer:
                 out.kinds.append("synonym")
                 out.changed.append(("synonym", text[a:b], ", ".join(longer)))
+
+
+def _core(token: str) -> tuple[int, int]:
+    """Where a token's word starts and ends, without the punctuation typed against it (``"nhân",``)."""
+    start = len(token) - len(token.lstrip(_PUNCTUATION))
+    return start, max(start, len(token.rstrip(_PUNCTUATION)))
 
 
 def _like(typed: str, corrected: str) -> str:

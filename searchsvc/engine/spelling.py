@@ -22,11 +22,13 @@ import math
 import threading
 from collections.abc import Container
 
+import numpy as np
+
 from searchsvc.analysis.input_methods import is_syllable
 from searchsvc.analysis.pyvi_features import syllables as pyvi_syllables
-from searchsvc.analysis.vietnamese import unify_tones
+from searchsvc.analysis.vietnamese import fold, unify_tones
 from searchsvc.index.lexicon import Spelling, StringMap, StringMultiMap
-from searchsvc.index.schema import SYLLABLE, WORD, field_name
+from searchsvc.index.schema import FOLDED, SYLLABLE, TEXT_PARTS, WORD, field_name
 
 MAX_WORD_SYLLABLES = 4
 MAX_CACHED_COUNTS = 100_000
@@ -34,6 +36,14 @@ MIN_WORD_COUNT = 2  # a correction must be a word (or syllable) the index uses a
 KNOWN_RATIO = 30  # a known syllable is corrected only to one the index uses this many times more (and the
 # word it makes with a neighbour this many times more than any word the typed one makes there)
 RARE_SHARE = 1e-5  # and only if it is rare: at most this share of the index's words (cổng chính stays)
+# A common one only where it stands beside its neighbours as the index (almost) never has them: one letter from a
+# word with a neighbour the index uses at least CONTEXT_WORD times, and PAIR_RATIO times more than it has the typed
+# syllable beside either neighbour (hâm mộ bón đá: bóng đá; chất bổ stays: the index has it side by side).
+CONTEXT_WORD = 100
+PAIR_RATIO = 100
+OTHER_RATIO = 5  # and the correction stands beside its other neighbour this many times more than the typed one
+TYPED_PAIRS = 10  # and the index has the typed syllable beside a neighbour at most this often (cùng nghệ sĩ: 41)
+MAX_NEAR = 20_000  # near syllables remembered (a few MB at most)
 _WORD_FIELDS = (field_name("title", WORD), field_name("body", WORD))
 _SYLLABLE_FIELD = field_name("body", SYLLABLE)
 _SYLLABLE_FIELDS = tuple(field_name(part, SYLLABLE) for part in ("title", "sapo", "body"))
@@ -45,7 +55,8 @@ class Speller:
     def __init__(self, reader, io: threading.RLock | None = None, arrays=None) -> None:
         self.reader = reader
         self.io = io or threading.RLock()  # Whoosh readers are not safe to use from two threads at once
-        self.arrays = arrays  # the generation's mapped data (engine/arrays.py): its spelling tables
+        self.arrays = arrays  # the generation's mapped data (engine/arrays.py): its spelling tables, postings
+        self._near: dict[str, list[str]] = {}
         self._accents: StringMap | None = None
         self._syllables: Container[str] = frozenset()
         self._words: Container[str] = frozenset()
@@ -109,14 +120,17 @@ class Speller:
         self.warm()
         return word in self._words
 
-    def corrections(self, syllable: str, neighbours: list[tuple[str, bool]], limit: int = 3) -> list[str]:
+    def corrections(self, syllable: str, neighbours: list[tuple[str, bool]], limit: int = 3,
+                    name: bool = False) -> list[str]:
         """The known syllables a reader most likely meant by ``syllable``, likeliest first; [] when it needs none.
 
         ``neighbours`` are the syllables typed beside it (and whether each comes before). A syllable the
         index knows is corrected only where it is rare, the correction is far more used and makes a word with
-        a neighbour far more used than any the typed one makes there (``Hà Nôi``; but ``chất bổ`` is not
-        ``chất nổ``, nor ``cổng chính`` ``công chính``). One it does not know: first the near syllables that
-        make a word with a neighbour (``nghên cứu``: ``nghiên``), then the most used near ones.
+        a neighbour far more used than any the typed one makes there (``Hà Nôi``); a common one only where it
+        is out of place beside its neighbours (``hâm mộ bón đá``: ``bóng``; see ``_out_of_place``), and not
+        when typed as a ``name`` (a capital among lower-case words: ``bà Ái``). ``chất bổ`` is not ``chất
+        nổ``, nor ``cổng chính`` ``công chính``. One it does not know: first the near syllables that make a
+        word with a neighbour (``nghên cứu``: ``nghiên``), then the most used near ones.
         """
         self.warm()
         if not syllable.isalpha() or syllable in self._folded:
@@ -127,8 +141,10 @@ class Speller:
             return max((self._count(w) for w in found if w in self._words), default=0)
 
         known = syllable in self._syllables or syllable in self._vietnamese
-        if known and (not neighbours or self.syllable_count(syllable) > RARE_SHARE * self._tokens):
-            return []  # cheap first: most syllables of a query are common ones
+        if known and not neighbours:
+            return []
+        if known and self.syllable_count(syllable) > RARE_SHARE * self._tokens:
+            return [] if name else self._out_of_place(syllable, neighbours)
         options = self.near(syllable)
         if not options:
             return []
@@ -148,6 +164,80 @@ class Speller:
         by_use = sorted(((self.syllable_count(o), o) for o in options if o not in ranked), reverse=True)
         ranked += [o for count, o in by_use if count >= MIN_WORD_COUNT]
         return ranked[:limit]
+
+    def _out_of_place(self, syllable: str, neighbours: list[tuple[str, bool]]) -> list[str]:
+        """A common syllable one letter from a word with a neighbour that the index uses far more, where the
+        index (almost) never has the typed syllable beside either neighbour, and has the correction beside the
+        other one far more: ``hâm mộ bón đá`` (*bóng đá*), ``tăng cưng quản lý`` (*tăng cường*). ``chất bổ``
+        is not *chất nổ*: the index has it side by side; nor ``hành xử lạ như`` *xử lý*: *lạ như* it has.
+        A correction in tone only (``của``/``cửa``) is not judged here: the positions are of folded syllables."""
+        words = [(f"{n}_{syllable}" if before else f"{syllable}_{n}") for n, before in neighbours]
+        if any(w in self._words and self._count(w) >= MIN_WORD_COUNT for w in words):
+            return []  # cheap first: in a word with its neighbour, a syllable is in its place
+        typed_fold = fold(syllable)
+        count, best, beside = 0, "", None
+        for option in self.near(syllable):
+            if fold(option) == typed_fold:
+                continue
+            for n, before in neighbours:
+                word = f"{n}_{option}" if before else f"{option}_{n}"
+                if word in self._words and (c := self._count(word)) > count:
+                    count, best, beside = c, option, (n, before)
+        if beside is None or count < CONTEXT_WORD:
+            return []
+        for n, before in sorted(neighbours, key=lambda nb: nb != beside):
+            limit = min(count // PAIR_RATIO, TYPED_PAIRS)
+            typed = self.pair_count(*((n, syllable) if before else (syllable, n)), enough=limit + 1)
+            if typed > limit:
+                return []
+            needed = max(1, OTHER_RATIO * typed)
+            if (n, before) != beside and self.pair_count(*((n, best) if before else (best, n)),
+                                                         enough=needed) < needed:
+                return []
+        return [best]
+
+    def pair_count(self, first: str, second: str, enough: int | None = None) -> int:
+        """How often the index has the syllable ``second`` right after ``first``, in titles, sapos and
+        bodies, from the positions of their folded forms in the articles that have both as written; counting
+        stops at ``enough``. Read from the postings at query time: nothing is built or kept but the count."""
+        if self.arrays is None:
+            return 0
+        key = f"\x01{first}\x01{second}"
+        found = self._counts.get(key)  # (count, whether it is all of them)
+        if found is not None and (found[1] or (enough is not None and found[0] >= enough)):
+            return found[0]
+        count, complete = 0, True
+        for part in TEXT_PARTS:
+            if enough is not None and count >= enough:
+                complete = False
+                break
+            count += self._side_by_side(part, first, second)
+        if len(self._counts) >= MAX_CACHED_COUNTS:
+            self._counts.clear()
+        self._counts[key] = (count, complete)
+        return count
+
+    def _side_by_side(self, part: str, first: str, second: str) -> int:
+        fieldname = field_name(part, FOLDED)
+        a = self.arrays.postings(fieldname, fold(first), positions=True)
+        b = self.arrays.postings(fieldname, fold(second), positions=True)
+        if not len(a.ids) or not len(b.ids) or a.positions is None or b.positions is None:
+            return 0
+        both = np.zeros(self.arrays.size, dtype=np.int8)
+        for syllable in (first, second):  # the articles whose part has the syllable as written
+            has = np.zeros(self.arrays.size, dtype=bool)
+            for unit in (WORD, SYLLABLE):
+                has[self.arrays.postings(field_name(part, unit), syllable).ids] = True
+            both += has
+        both[a.ids] += 1
+        both[b.ids] += 1
+        docs = np.flatnonzero(both == 4)
+        if not len(docs):
+            return 0
+        keys = [_keys(p, docs) for p in (a, b)]
+        at = np.searchsorted(keys[1], keys[0] + 1)
+        at[at >= len(keys[1])] = 0
+        return int((keys[1][at] == keys[0] + 1).sum())
 
     def restore_diacritics(self, syllables: list[str]) -> list[str]:
         """Accented words for folded syllables, split into the known words the index makes likeliest
@@ -180,6 +270,15 @@ class Speller:
     def near(self, syllable: str) -> list[str]:
         """Known syllables one insertion, deletion or substitution away."""
         self.warm()
+        found = self._near.get(syllable)
+        if found is None:
+            found = self._compute_near(syllable)
+            if len(self._near) >= MAX_NEAR:
+                self._near.clear()
+            self._near[syllable] = found
+        return found
+
+    def _compute_near(self, syllable: str) -> list[str]:
         found = set(self._deletions.get(syllable, ()))  # one letter more
         for d in _deletions(syllable):
             if d in self._syllables:
@@ -200,6 +299,15 @@ class Speller:
             fields = (*_WORD_FIELDS, _SYLLABLE_FIELD)
             out.append(max(options, key=lambda o: self._frequency(o, fields)) if options else s)
         return out
+
+
+def _keys(p, docs: np.ndarray) -> np.ndarray:
+    """(document << 32 | position) of a posting list's positions in ``docs`` (sorted, all in the list), sorted."""
+    at = np.searchsorted(p.ids, docs)
+    starts, stops = p.pos_starts[at].astype(np.int64), p.pos_starts[at + 1].astype(np.int64)
+    lengths = stops - starts
+    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))
+    return (np.repeat(docs.astype(np.int64), lengths) << 32) | p.positions[offsets].astype(np.int64)
 
 
 def _one_substitution(a: str, b: str) -> bool:
