@@ -138,6 +138,7 @@ def run(index_dir: Path, workers: int, questions: list[str], clients: int, reque
         proc, port = start_gunicorn(index_dir, workdir, workers)
         ready = time.perf_counter() - start
         try:
+            at_start = memory(proc.pid, index_dir)
             ask(port, questions[0])
             first_answer = time.perf_counter() - start
             first = round_of(port, questions)
@@ -149,7 +150,8 @@ def run(index_dir: Path, workers: int, questions: list[str], clients: int, reque
     return {
         "index": str(index_dir), "articles": articles(index_dir), "workers": workers,
         "ready_s": round(ready, 2), "first_answer_s": round(first_answer, 2),
-        "first_round": first, "second_round": second, f"clients_{clients}": loaded, "memory": mem,
+        "first_round": first, "second_round": second, f"clients_{clients}": loaded,
+        "memory_at_start": at_start, "memory": mem,
         "first_over_second_p95": round(first["p95_ms"] / second["p95_ms"], 2),
         "max_private_dirty_mib": max(m["private_dirty_mib"] for m in mem),
     }

@@ -1,15 +1,21 @@
 """Gunicorn settings for production: ``gunicorn -c python:searchsvc.gunicorn_conf -w 4 'searchsvc:create_app()'``.
 
-Each worker builds its index tables (spelling, facet columns, length norms;
-seconds at news scale) before it takes requests, so no reader waits for them.
-They are built in the worker, not before the fork: a reindex replaces them in
-every worker anyway, and tables inherited from the master would stay in the
-worker's memory beside the new ones (measured with bench/soak.py).
+Each worker opens the generation's mapped data (index/mapped.py: postings,
+columns, spelling tables; a few hundred milliseconds, nothing is built)
+before it takes requests. It is opened in the worker, not before the fork: a
+reindex replaces it in every worker anyway.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
+
+
+def pre_fork(server, worker) -> None:
+    # What the master loaded (the app, pyvi's model) moves out of the collector's reach, so that a worker's
+    # collections do not write to those pages and copy them: they stay shared (Private_Dirty, issue 16).
+    gc.freeze()
 
 
 def post_worker_init(worker) -> None:
