@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from searchsvc.engine.arrays import DamagedIndex, IndexArrays, time_key
+from searchsvc.engine.arrays import IndexArrays, time_key
 from searchsvc.index.codec import np_unvarints, read_posting_arrays, unvarints, varints
 from searchsvc.index.generations import IndexStore
 from searchsvc.index.indexer import reindex

@@ -198,3 +198,34 @@ def test_spelling_tables_hold_the_vocabulary_whoosh_has(tmp_index):
             assert s in tables.deletions.get(d)
     assert tables.deletions.get("qqqq") == ()
     assert tables.tokens == max(reader.field_length(f) for f in WORD_FIELDS)
+
+
+def test_segments_are_mapped_as_whoosh_writes_them(two_generations, tmp_path):
+    """Each segment's file comes from the codec as the segment is written (no second pass over Whoosh), and
+    holds, term by term, what reading the segment back from Whoosh gives."""
+    reader, path = _reader(two_generations)
+    for seg, _ in mapped.segments(reader):
+        name = mapped.segment_file(seg)
+        written = mapped.SegmentPostings(path / name, mapped.built_description(path / name))
+        read_back = mapped.SegmentPostings(tmp_path / name, derive.derive_segment(seg, tmp_path / name))
+        assert len(written.entries) == len(read_back.entries) > 40
+        for e in read_back.entries:
+            fieldname, text = read_back.keys[e["key"]:e["key"] + e["key_len"]].tobytes().decode().split("\0")
+            a = written.postings(fieldname, text, positions=True)
+            b = read_back.postings(fieldname, text, positions=True)
+            assert a.ids.tolist() == b.ids.tolist() and a.freqs.tolist() == b.freqs.tolist(), (fieldname, text)
+            assert (a.positions is None) == (b.positions is None)
+            if a.positions is not None:
+                assert a.positions.tolist() == b.positions.tolist()
+
+
+def test_a_reindex_never_reads_its_segments_back(tmp_path, monkeypatch):
+    def read_back(*args):
+        raise AssertionError("a segment was read back from Whoosh")
+
+    monkeypatch.setattr(derive, "derive_segment", read_back)
+    write_jsonl(tmp_path / "a.jsonl", FIRST)
+    reindex([tmp_path / "a.jsonl"], tmp_path / "index", jobs=1, echo=Echo())
+    write_jsonl(tmp_path / "a.jsonl", FIRST + SECOND)
+    assert reindex([tmp_path / "a.jsonl"], tmp_path / "index", jobs=1, echo=Echo()).added == 1
+    assert first(SearchService(tmp_path / "index"), "hoa đăng") == "m4"

@@ -24,7 +24,7 @@ import numpy as np
 from whoosh.util.times import datetime_to_long
 
 from searchsvc.index import derive, mapped
-from searchsvc.index.codec import PostingArrays
+from searchsvc.index.mapped import PostingArrays
 
 # Decoded lists kept per worker: a question asks for most of its lists several times (stage one, proximity,
 # the count, highlighting; 240 asks for 40 lists, measured), and common syllables recur across questions.

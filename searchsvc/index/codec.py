@@ -11,7 +11,10 @@ interfaces and change only the bytes:
 - :class:`DeltaPositions`: positions as varint deltas;
 - :class:`CompactCodec`: posting blocks as varint bytes (ids, whole-number
   weights, values) instead of pickled tuples, and field lengths read into a
-  table once per field instead of looked up per posting.
+  table once per field instead of looked up per posting; the ranking's
+  fields' postings are also handed, term by term as they are written, to
+  index/mapped.py's builder, so that a segment's mapped file is written by
+  the process that writes the segment, with no second pass over it.
 """
 
 from __future__ import annotations
@@ -19,11 +22,14 @@ from __future__ import annotations
 import pickle
 import zlib
 from array import array
+from pathlib import Path
 
 import numpy as np
 from whoosh import formats
 from whoosh.codec import whoosh3
 from whoosh.util.numeric import byte_to_length, length_to_byte
+
+from searchsvc.index.mapped import SUFFIX, PostingArrays, SegmentBuilder
 
 INLINE_LIMIT = 1
 
@@ -262,8 +268,64 @@ class _LengthTableReader(whoosh3.W3PerDocReader):
         return table[docnum]
 
 
+class _MappingFieldWriter(whoosh3.W3FieldWriter):
+    """Whoosh's field writer, also keeping each mapped field's postings for the segment's mapped file."""
+
+    def __init__(self, codec, storage, segment, fields: tuple[str, ...], positions: tuple[str, ...]) -> None:
+        super().__init__(codec, storage, segment)
+        self._builder = SegmentBuilder(Path(storage.folder) / (segment.segment_id() + SUFFIX))
+        self._mapped_fields, self._positions_fields = frozenset(fields), frozenset(positions)
+        self._capture = self._with_positions = False
+        self._ids: list[int] = []
+        self._weights: list[float] = []
+        self._values: list[bytes] = []
+
+    def start_field(self, fieldname, fieldobj) -> None:
+        super().start_field(fieldname, fieldobj)
+        self._capture = fieldname in self._mapped_fields
+        self._with_positions = fieldname in self._positions_fields
+
+    def start_term(self, btext) -> None:
+        super().start_term(btext)
+        self._ids, self._weights, self._values = [], [], []
+
+    def add(self, docnum, weight, vbytes, length) -> None:
+        super().add(docnum, weight, vbytes, length)
+        if self._capture:
+            self._ids.append(docnum)
+            self._weights.append(weight)
+            if self._with_positions:
+                self._values.append(vbytes or b"")
+
+    def finish_term(self) -> None:
+        super().finish_term()
+        if self._capture:
+            arrays = PostingArrays(np.array(self._ids, dtype=np.int64), np.array(self._weights, dtype=np.float32))
+            if self._with_positions:
+                blob = b"".join(self._values)
+                lengths = np.array([len(v) for v in self._values], dtype=np.int64)
+                _fill_positions(arrays, np.frombuffer(blob, dtype=np.uint8), lengths, blob)
+            self._builder.add(self._fieldname, self._btext, arrays)
+
+    def close(self) -> None:
+        super().close()
+        self._builder.write()
+
+
 class CompactCodec(whoosh3.W3Codec):
-    """Whoosh's W3 codec, writing integral weights as small ints, reading lengths from a table."""
+    """Whoosh's W3 codec, writing integral weights as small ints, reading lengths from a table, and mapping the
+    postings of ``mapped_fields`` (with positions for ``positions_fields``) as a segment is written."""
+
+    def __init__(self, mapped_fields: tuple[str, ...] = (), positions_fields: tuple[str, ...] = (), **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.mapped_fields = mapped_fields
+        self.positions_fields = positions_fields
+
+    def field_writer(self, storage, segment):
+        fields = getattr(self, "mapped_fields", ())  # absent from a codec pickled by searchsvc 0.2
+        if fields and getattr(storage, "folder", None):
+            return _MappingFieldWriter(self, storage, segment, fields, self.positions_fields)
+        return super().field_writer(storage, segment)
 
     def per_document_reader(self, storage, segment):
         return _LengthTableReader(storage, segment)
@@ -331,18 +393,6 @@ def _count_ends(blob: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     csum = np.concatenate(([0], np.cumsum(blob < 0x80)))
     stops = np.cumsum(lengths)
     return csum[stops] - csum[stops - lengths]
-
-
-class PostingArrays:
-    """One term's postings in one segment: document numbers, frequencies and (if asked) positions."""
-
-    __slots__ = ("ids", "freqs", "pos_starts", "positions")
-
-    def __init__(self, ids: np.ndarray, freqs: np.ndarray, pos_starts=None, positions=None) -> None:
-        self.ids = ids
-        self.freqs = freqs
-        self.pos_starts = pos_starts  # positions of posting i: positions[pos_starts[i]:pos_starts[i + 1]]
-        self.positions = positions
 
 
 def read_posting_arrays(matcher, positions: bool = False) -> PostingArrays:

@@ -2,9 +2,11 @@
 
 Run by reindex on every generation it publishes, and by a worker for a
 generation written before the mapped data existed (into a private scratch
-directory). Segments an incremental generation kept from the previous one
-(hard links) keep their files; only new or merged segments are derived, in
-parallel. The per-document arrays and spelling tables cover the whole
+directory). A segment's postings are mapped as Whoosh writes it (the codec
+hands them over, in the indexer's worker processes); segments an incremental
+generation kept from the previous one keep their files (hard links); only a
+segment without its file (written by searchsvc 0.2) is read back from
+Whoosh here, in parallel. The per-document arrays and spelling tables cover the whole
 generation and are written anew each time, never in place.
 """
 
@@ -16,8 +18,13 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from whoosh import index as whoosh_index
+from whoosh.codec import whoosh3
+from whoosh.reading import TermNotFound
+from whoosh.util.numeric import byte_to_length
 
+from searchsvc.index.codec import read_posting_arrays
 from searchsvc.index.lexicon import FILE as SPELLING
 from searchsvc.index.lexicon import derive_spelling
 from searchsvc.index.mapped import (
@@ -27,13 +34,95 @@ from searchsvc.index.mapped import (
     SUFFIX,
     DamagedData,
     MissingData,
-    derive_docs,
-    derive_segment,
+    SegmentBuilder,
+    built_description,
     read_manifest,
     segment_file,
     segments,
     write_sections,
 )
+from searchsvc.index.schema import COLUMNS, MAPPED_FIELDS, MAPPED_POSITIONS, text_fields
+
+_UNDATED = 2**63  # Whoosh writes an unsigned maximum where a document has no date
+_LENGTH_TABLE = np.array([byte_to_length(i) for i in range(256)], dtype=np.float32)
+
+
+def derive_segment(seg, path: Path) -> dict[str, Any]:
+    """Write one Whoosh segment's postings (:data:`MAPPED_FIELDS`) to ``path``, read back from Whoosh: for a
+    segment written before its postings were mapped as they were written (index/codec.py)."""
+    builder = SegmentBuilder(path)
+    for fieldname in MAPPED_FIELDS:
+        if fieldname not in seg.schema:
+            continue
+        fmt = seg.schema[fieldname].format
+        for btext in seg.lexicon(fieldname):
+            try:
+                matcher = seg._terms.matcher(fieldname, btext, fmt)
+            except (TermNotFound, KeyError):
+                continue
+            builder.add(fieldname, btext, read_posting_arrays(matcher, positions=fieldname in MAPPED_POSITIONS))
+    return builder.write()
+
+
+def _column_values(leaves: list[tuple], size: int, fieldname: str) -> list:
+    values: list = [None] * size
+    for seg, base in leaves:
+        if seg._perdoc.has_column(fieldname):
+            for i, v in enumerate(seg.column_reader(fieldname, translate=False)):
+                values[base + i] = v
+    return values
+
+
+def _views(leaves: list[tuple], size: int) -> np.ndarray:
+    """Views per document from the numeric field's full-precision terms (the field has no column)."""
+    docs: list[int] = []
+    values: list[int] = []
+    for seg, base in leaves:
+        if "views" not in seg.schema:
+            continue
+        field = seg.schema["views"]
+        for (name, btext), info in seg.iter_from("views", b"\x00"):  # full precision: shift 0
+            if name != "views" or not btext.startswith(b"\x00"):
+                break
+            value = max(int(field.from_bytes(btext)), 0)
+            ids = info.inlined_postings()[0] if info.is_inlined() else seg.postings("views", btext).all_ids()
+            for d in ids:
+                docs.append(base + d)
+                values.append(value)
+    table = np.zeros(size, dtype=np.int64)
+    table[np.array(docs, dtype=np.int64)] = values
+    return table
+
+
+def derive_docs(reader) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
+    """Per-document arrays of a whole reader (global document numbers), and each column's labels."""
+    leaves = segments(reader)
+    size = reader.doc_count_all()
+    live = np.ones(size, dtype=bool)
+    for seg, base in leaves:
+        if seg.has_deletions():
+            live[[base + d for d in seg.deleted_docs_set]] = False
+    arrays: dict[str, np.ndarray] = {"live": live}
+    for fieldname in text_fields():
+        table = np.zeros(size, dtype=np.float32)
+        for seg, base in leaves:
+            column = seg._perdoc._cached_reader(whoosh3._lenfield(fieldname), whoosh3.LENGTHS_COLUMN)
+            if column is not None:
+                raw = np.fromiter(iter(column), dtype=np.uint8, count=seg.doc_count_all())
+                table[base:base + len(raw)] = _LENGTH_TABLE[raw]
+        arrays["len:" + fieldname] = table
+    labels: dict[str, list[str]] = {}
+    for name in COLUMNS:
+        values = [v.decode("utf-8") if isinstance(v, bytes) else str(v or "")
+                  for v in _column_values(leaves, size, name)]
+        labels[name] = sorted(set(values) | {""})
+        index = {label: i for i, label in enumerate(labels[name])}
+        arrays["codes:" + name] = np.fromiter((index[v] for v in values), dtype=np.int32, count=size)
+    arrays["published"] = np.fromiter(
+        (v if isinstance(v, int) and 0 < v < _UNDATED else 0 for v in _column_values(leaves, size, "published")),
+        dtype=np.int64, count=size)
+    arrays["views"] = _views(leaves, size)
+    return arrays, labels
 
 
 def is_current(path: Path) -> bool:
@@ -67,6 +156,8 @@ def derive(path: Path, jobs: int = 1) -> dict[str, Any]:
         for name, _ in leaves:
             if name in known and _intact(path / name, known[name]):
                 described[name] = known[name]
+            elif (written := built_description(path / name)) is not None:
+                described[name] = written  # mapped by the codec as Whoosh wrote the segment
         todo = [name for name, _ in leaves if name not in described]
         if len(todo) > 1 and jobs > 1:
             with ProcessPoolExecutor(max_workers=min(jobs, len(todo))) as pool:
@@ -82,8 +173,8 @@ def derive(path: Path, jobs: int = 1) -> dict[str, Any]:
             "spelling": derive_spelling(reader, path / SPELLING),
             "labels": labels,
         }
-    keep = {DOCS, SPELLING, *described}
-    for stale in path.glob("*" + SUFFIX):
+    keep = {DOCS, SPELLING, *described, *(name + ".json" for name in described)}
+    for stale in [*path.glob("*" + SUFFIX), *path.glob("*" + SUFFIX + ".json")]:
         if stale.name not in keep:
             stale.unlink()  # a segment merged away that Whoosh has not removed
     tmp = path / (MANIFEST + ".tmp")

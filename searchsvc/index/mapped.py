@@ -4,17 +4,19 @@ Whoosh stays the index of record (stored fields, the term dictionary). The
 ranking path wants whole posting lists and per-document columns as numpy
 arrays; decoding them in every worker and keeping them in a private cache
 paid the memory once per worker and again at every generation switch
-(issue 16). So the indexer derives them as flat little-endian files beside
-Whoosh's own, and every worker ``mmap``s them: the operating system keeps one
+(issue 16). So the indexer writes them as flat little-endian files beside
+Whoosh's own (a segment's postings as the codec writes the segment,
+index/codec.py; the rest per generation, index/derive.py), and every worker
+``mmap``s them: the operating system keeps one
 copy in its page cache for all processes, a new worker is warm at once, and
 a list is decoded per query only as far as the query needs.
 
 Files, each listed with its sections, sizes and CRC-32s in ``mapped.json``:
 
 ``MAIN_<segment>.mapped``
-    one Whoosh segment's postings (written once; an incremental generation
-    hard-links the segments it keeps, and Whoosh deletes the file with its
-    segment): ``hashes`` (sorted 64-bit hashes of ``field NUL term``),
+    one Whoosh segment's postings (written once, with its description in
+    ``.mapped.json`` beside it; an incremental generation hard-links the
+    segments it keeps, and Whoosh deletes the files with their segment): ``hashes`` (sorted 64-bit hashes of ``field NUL term``),
     ``entries`` (per term: where its key and data are, how many postings and
     positions, the byte width of each coded array, the data's CRC-32),
     ``keys`` and ``data`` (per term: document numbers, frequencies and, for
@@ -23,6 +25,8 @@ Files, each listed with its sections, sizes and CRC-32s in ``mapped.json``:
     per document of the generation: ``live`` (not deleted), ``len:<field>``
     (length in terms, as Whoosh's length byte gives it), ``codes:<column>``
     with the labels in the manifest, ``published`` and ``views``.
+``spelling.mapped``
+    the spelling tables (index/lexicon.py).
 
 A changed, truncated or missing file is found by size when the generation is
 opened, by the CRC-32 of every section but ``data`` then too, and by the
@@ -42,26 +46,28 @@ from typing import Any
 
 import numpy as np
 from numpy.lib import format as npformat
-from whoosh.codec import whoosh3
-from whoosh.reading import TermNotFound
-from whoosh.util.numeric import byte_to_length
-
-from searchsvc.index.codec import PostingArrays, read_posting_arrays
-from searchsvc.index.schema import FOLDED, text_fields
 
 FORMAT = 2  # 1: gap-coded document numbers and positions (never released)
 MANIFEST = "mapped.json"
 DOCS = "docs.mapped"
 SPELLING = "spelling.mapped"  # index/lexicon.py
 SUFFIX = ".mapped"
-COLUMNS = ("category", "source", "year")
-POSTING_FIELDS = (*text_fields(), *COLUMNS)  # what the ranking, filters and facets read; not id, hash, views
 _ALIGN = 8
-_UNDATED = 2**63  # Whoosh writes an unsigned maximum where a document has no date
-_LENGTH_TABLE = np.array([byte_to_length(i) for i in range(256)], dtype=np.float32)
 ENTRY = np.dtype([("key", "<u8"), ("key_len", "<u4"), ("n", "<u4"), ("npos", "<u8"), ("data", "<u8"),
                   ("size", "<u8"), ("widths", "u1"), ("crc", "<u4")])
 _WIDTHS = (np.dtype("u1"), np.dtype("<u2"), np.dtype("<u4"), np.dtype("<f4"))
+
+
+class PostingArrays:
+    """One term's postings: document numbers, frequencies and (if asked) positions."""
+
+    __slots__ = ("ids", "freqs", "pos_starts", "positions")
+
+    def __init__(self, ids: np.ndarray, freqs: np.ndarray, pos_starts=None, positions=None) -> None:
+        self.ids = ids
+        self.freqs = freqs
+        self.pos_starts = pos_starts  # positions of posting i: positions[pos_starts[i]:pos_starts[i + 1]]
+        self.positions = positions
 
 
 class DamagedData(Exception):
@@ -174,40 +180,52 @@ def encode(p: PostingArrays) -> tuple[bytes, int, int]:
     return bytes(data), idw | fw << 2 | pw << 4 | (64 if p.positions is not None else 0), npos
 
 
-def derive_segment(seg, path: Path) -> dict[str, Any]:
-    """Write one Whoosh segment reader's postings (:data:`POSTING_FIELDS`) to ``path``."""
-    keys: list[bytes] = []
-    entries: list[tuple] = []
-    chunks: list[bytes] = []
-    key_at = data_at = 0
-    for fieldname in POSTING_FIELDS:
-        if fieldname not in seg.schema:
-            continue
-        fmt = seg.schema[fieldname].format
-        positions = fieldname.endswith(FOLDED)
-        for btext in seg.lexicon(fieldname):
-            try:
-                matcher = seg._terms.matcher(fieldname, btext, fmt)
-            except (TermNotFound, KeyError):
-                continue
-            arrays = read_posting_arrays(matcher, positions=positions)
-            data, widths, npos = encode(arrays)
-            key = _key(fieldname, btext)
-            keys.append(key)
-            entries.append((key_at, len(key), len(arrays.ids), npos, data_at, len(data), widths, zlib.crc32(data)))
-            chunks.append(data)
-            key_at += len(key)
-            data_at += len(data)
-    hashes = np.array([int.from_bytes(hashlib.blake2b(k, digest_size=8).digest(), "little") for k in keys],
-                      dtype=np.uint64)
-    order = np.argsort(hashes, kind="stable")
-    table = np.array(entries, dtype=ENTRY)[order] if entries else np.zeros(0, dtype=ENTRY)
-    return write_sections(path, {
-        "hashes": hashes[order],
-        "entries": table,
-        "keys": np.frombuffer(b"".join(keys), dtype=np.uint8),
-        "data": np.frombuffer(b"".join(chunks), dtype=np.uint8),
-    })
+class SegmentBuilder:
+    """One segment's postings as they are written (index/codec.py hands them over term by term): the file
+    :class:`SegmentPostings` maps, and beside it its description (``<file>.json``) for the manifest."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.keys: list[bytes] = []
+        self.entries: list[tuple] = []
+        self.chunks: list[bytes] = []
+        self.key_at = self.data_at = 0
+
+    def add(self, fieldname: str, btext: bytes, arrays: PostingArrays) -> None:
+        data, widths, npos = encode(arrays)
+        key = _key(fieldname, btext)
+        self.keys.append(key)
+        self.entries.append((self.key_at, len(key), len(arrays.ids), npos, self.data_at, len(data), widths,
+                             zlib.crc32(data)))
+        self.chunks.append(data)
+        self.key_at += len(key)
+        self.data_at += len(data)
+
+    def write(self) -> dict[str, Any]:
+        hashes = np.array([int.from_bytes(hashlib.blake2b(k, digest_size=8).digest(), "little") for k in self.keys],
+                          dtype=np.uint64)
+        order = np.argsort(hashes, kind="stable")
+        table = np.array(self.entries, dtype=ENTRY)[order] if self.entries else np.zeros(0, dtype=ENTRY)
+        described = write_sections(self.path, {
+            "hashes": hashes[order],
+            "entries": table,
+            "keys": np.frombuffer(b"".join(self.keys), dtype=np.uint8),
+            "data": np.frombuffer(b"".join(self.chunks), dtype=np.uint8),
+        })
+        sidecar = self.path.with_name(self.path.name + ".json")
+        tmp = sidecar.with_name(sidecar.name + ".tmp")
+        tmp.write_text(json.dumps(described), encoding="utf-8")
+        os.replace(tmp, sidecar)
+        return described
+
+
+def built_description(path: Path) -> dict[str, Any] | None:
+    """What :meth:`SegmentBuilder.write` said of the file at ``path``, if it is still whole."""
+    try:
+        described = json.loads(path.with_name(path.name + ".json").read_text(encoding="utf-8"))
+        return described if path.stat().st_size == described["bytes"] else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 class SegmentPostings:
@@ -261,70 +279,6 @@ class SegmentPostings:
             out.pos_starts = np.zeros(n + 1, dtype=np.int32)
             np.cumsum(stored, out=out.pos_starts[1:])
         return out
-
-
-# --- the generation's per-document columns -----------------------------------------------------------
-
-
-def _column_values(leaves: list[tuple], size: int, fieldname: str) -> list:
-    values: list = [None] * size
-    for seg, base in leaves:
-        if seg._perdoc.has_column(fieldname):
-            for i, v in enumerate(seg.column_reader(fieldname, translate=False)):
-                values[base + i] = v
-    return values
-
-
-def _views(leaves: list[tuple], size: int) -> np.ndarray:
-    """Views per document from the numeric field's full-precision terms (the field has no column)."""
-    docs: list[int] = []
-    values: list[int] = []
-    for seg, base in leaves:
-        if "views" not in seg.schema:
-            continue
-        field = seg.schema["views"]
-        for (name, btext), info in seg.iter_from("views", b"\x00"):  # full precision: shift 0
-            if name != "views" or not btext.startswith(b"\x00"):
-                break
-            value = max(int(field.from_bytes(btext)), 0)
-            ids = info.inlined_postings()[0] if info.is_inlined() else seg.postings("views", btext).all_ids()
-            for d in ids:
-                docs.append(base + d)
-                values.append(value)
-    table = np.zeros(size, dtype=np.int64)
-    table[np.array(docs, dtype=np.int64)] = values
-    return table
-
-
-def derive_docs(reader) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
-    """Per-document arrays of a whole reader (global document numbers), and each column's labels."""
-    leaves = segments(reader)
-    size = reader.doc_count_all()
-    live = np.ones(size, dtype=bool)
-    for seg, base in leaves:
-        if seg.has_deletions():
-            live[[base + d for d in seg.deleted_docs_set]] = False
-    arrays: dict[str, np.ndarray] = {"live": live}
-    for fieldname in text_fields():
-        table = np.zeros(size, dtype=np.float32)
-        for seg, base in leaves:
-            column = seg._perdoc._cached_reader(whoosh3._lenfield(fieldname), whoosh3.LENGTHS_COLUMN)
-            if column is not None:
-                raw = np.fromiter(iter(column), dtype=np.uint8, count=seg.doc_count_all())
-                table[base:base + len(raw)] = _LENGTH_TABLE[raw]
-        arrays["len:" + fieldname] = table
-    labels: dict[str, list[str]] = {}
-    for name in COLUMNS:
-        values = [v.decode("utf-8") if isinstance(v, bytes) else str(v or "")
-                  for v in _column_values(leaves, size, name)]
-        labels[name] = sorted(set(values) | {""})
-        index = {label: i for i, label in enumerate(labels[name])}
-        arrays["codes:" + name] = np.fromiter((index[v] for v in values), dtype=np.int32, count=size)
-    arrays["published"] = np.fromiter(
-        (v if isinstance(v, int) and 0 < v < _UNDATED else 0 for v in _column_values(leaves, size, "published")),
-        dtype=np.int64, count=size)
-    arrays["views"] = _views(leaves, size)
-    return arrays, labels
 
 
 def segments(reader) -> list[tuple]:

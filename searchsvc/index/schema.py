@@ -35,9 +35,13 @@ def offsets_field(part: str) -> str:
     return part + "_offsets"
 
 
+# Fields whose postings are also mapped (index/mapped.py): what the ranking, filters and facets read.
+COLUMNS = ("category", "source", "year")
+
+
 def codec() -> CompactCodec:
     """The codec every writer must use (see codec.py)."""
-    return CompactCodec()
+    return CompactCodec(mapped_fields=MAPPED_FIELDS, positions_fields=MAPPED_POSITIONS)
 
 
 def text_fields(units: tuple[str, ...] = UNITS) -> list[str]:
@@ -68,3 +72,7 @@ def build_schema() -> fields.Schema:
             spec[field_name(part, unit)] = field
         spec[offsets_field(part)] = fields.STORED()
     return fields.Schema(**spec)
+
+
+MAPPED_FIELDS = (*text_fields(), *COLUMNS)
+MAPPED_POSITIONS = tuple(text_fields((FOLDED,)))
