@@ -172,6 +172,32 @@ def test_updated_articles_are_in_the_second_segment_once(corpus):
 # --- exact, folded and restored spellings -------------------------------------------------------------------
 
 
+def _dense_stage_one(ranker, a) -> np.ndarray:
+    """BM25F of every clause over every document of the collection (how stage one was computed until 0.3)."""
+    from searchsvc.engine import ranking
+
+    scores = np.zeros(ranker.n, dtype=np.float32)
+    for c in ranker.clauses(a):
+        tf = np.zeros(ranker.n, dtype=np.float32)
+        df = 0
+        for part, fieldname, unit in c.sources:
+            p = ranker.arrays.postings(fieldname, c.term)
+            if len(p.ids):
+                df = max(df, len(p.ids))
+                tf[p.ids] += ranking.PART_WEIGHTS[part] * p.freqs * ranker.norm(part, unit)[p.ids]
+        if df:
+            scores += (c.weight * ranker.idf(df) * (ranking.K1 + 1)) * tf / (tf + ranking.K1)
+    return scores
+
+
+@pytest.mark.parametrize("q", ["đường", "duong", "mèo con ở đâu", "xe buýt điện", "tôm cua mực", "Hà Nội"])
+def test_stage_one_touches_only_the_documents_of_each_clause_and_equals_dense_bm25f(corpus, q):
+    a = analyze(q)
+    sparse = corpus.ranker.score_terms(a)
+    assert np.array_equal(sparse, _dense_stage_one(corpus.ranker, a))  # bit for bit: the same float32 sums
+    assert sparse.any()
+
+
 def test_exact_spelling_ranks_above_a_folded_match(corpus):
     assert ids(corpus, "đường") == ["duong-exact", "duong-folded"]  # dương still matches, below
     assert set(ids(corpus, "duong")) == {"duong-exact", "duong-folded"}

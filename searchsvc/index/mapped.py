@@ -16,9 +16,10 @@ Files, each listed with its sections, sizes and CRC-32s in ``mapped.json``:
 ``MAIN_<segment>.mapped``
     one Whoosh segment's postings (written once, with its description in
     ``.mapped.json`` beside it; an incremental generation hard-links the
-    segments it keeps, and Whoosh deletes the files with their segment): ``hashes`` (sorted 64-bit hashes of ``field NUL term``),
-    ``entries`` (per term: where its key and data are, how many postings and
-    positions, the byte width of each coded array, the data's CRC-32),
+    segments it keeps, and Whoosh deletes the files with their segment):
+    ``hashes`` (sorted 64-bit hashes of ``field NUL term``), ``entries``
+    (per term: where its key and data are, how many postings and positions,
+    the byte width of each coded array, the data's CRC-32),
     ``keys`` and ``data`` (per term: document numbers, frequencies and, for
     the folded fields, positions; see :func:`encode`).
 ``docs.mapped``
