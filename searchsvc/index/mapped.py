@@ -20,8 +20,8 @@ Files, each listed with its sections, sizes and CRC-32s in ``mapped.json``:
     ``hashes`` (sorted 64-bit hashes of ``field NUL term``), ``entries``
     (per term: where its key and data are, how many postings and positions,
     the byte width of each coded array, the data's CRC-32),
-    ``keys`` and ``data`` (per term: document numbers, frequencies and, for
-    the folded fields, positions; see :func:`encode`).
+    ``keys`` and ``data`` (per term: document number gaps, frequencies and,
+    for the folded fields, positions; see :func:`encode`).
 ``docs.mapped``
     per document of the generation: ``live`` (not deleted), ``len:<field>``
     (length in terms, as Whoosh's length byte gives it), ``codes:<column>``
@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 from numpy.lib import format as npformat
 
-FORMAT = 2  # 1: gap-coded document numbers and positions (never released)
+FORMAT = 3  # 1: positions as gaps, 2: document numbers as they are (neither released)
 MANIFEST = "mapped.json"
 DOCS = "docs.mapped"
 SPELLING = "spelling.mapped"  # index/lexicon.py
@@ -156,10 +156,11 @@ def encode(p: PostingArrays) -> tuple[bytes, int, int]:
     """One term's data: its bytes, the widths byte (ids, frequencies, positions: two bits each, and 64 when
     positions follow) and the number of positions.
 
-    Document numbers and positions are stored as they are, not as gaps, in the narrowest width that holds
-    them, each array 4-byte aligned: a query then reads positions straight from the map, with no copy and no
-    decoding (a running sum over every position of a common syllable took most of a question's time)."""
-    ids = p.ids.astype(np.int64)
+    Document numbers are stored as gaps (one byte each for a common word), decoded by one running sum;
+    positions as they are, not as gaps: a query reads them straight from the map, with no copy and no
+    decoding (a running sum restarting at every document, over every position of a common syllable, took
+    most of a question's time). Each array is in the narrowest width that holds it, 4-byte aligned."""
+    ids = np.diff(p.ids.astype(np.int64), prepend=0)
     idw = _width(ids)
     freqs = p.freqs
     integral = bool(np.all(freqs == np.round(freqs))) and (not freqs.size or freqs.min() >= 0)
@@ -270,7 +271,7 @@ class SegmentPostings:
                                   "their checksum")
             self.verified[i] = True
         idw, fw, pw = _WIDTHS[widths & 3], _WIDTHS[widths >> 2 & 3], _WIDTHS[widths >> 4 & 3]
-        ids = np.frombuffer(raw, dtype=idw, count=n).astype(np.int32)
+        ids = np.cumsum(np.frombuffer(raw, dtype=idw, count=n), dtype=np.int32)
         at = _align(n * idw.itemsize)
         stored = np.frombuffer(raw, dtype=fw, count=n, offset=at)
         out = PostingArrays(ids, stored.astype(np.float32))
