@@ -39,6 +39,7 @@ RESTORED_WEIGHT = 0.5
 QUESTION_WORD_WEIGHT = 0.2  # gì, như thế nào: see query.QUESTION_WORDS
 PAIR_WEIGHT = 1.75
 CANDIDATES = 300
+DENSE_SHARE = 8  # a clause whose postings reach an eighth of the collection is added over the whole array
 COUNTED_AT_LEAST = 10  # words are left out of the counted results only while fewer articles have them all
 PASSAGE = 30  # syllables
 PASSAGE_WEIGHT = 12.0
@@ -128,20 +129,27 @@ class Ranker:
         return lists, c.weight * self.idf(df) * (K1 + 1)
 
     def _add(self, scores: np.ndarray, lists: list[tuple[PostingArrays, str, str]], w: float) -> None:
-        """Add one clause's BM25F score to the documents that have it (the others would get exactly 0)."""
+        """Add one clause's BM25F score. A rare clause touches only the documents that have it; a common one
+        is added over the whole array, which vector operations do faster than picking out most of it (at 148k
+        articles: 0.06 ms against 1.6 ms for 120,000 documents). Both give the same float32 sums, bit for bit
+        (the others get exactly 0 added)."""
         if not lists:
             return
-        if len(lists) == 1:
+        postings = sum(len(p.ids) for p, _, _ in lists)
+        if len(lists) == 1 and postings * DENSE_SHARE < self.n:
             p, part, unit = lists[0]
-            ids = p.ids
-            tf = PART_WEIGHTS[part] * p.freqs * self.norm(part, unit)[ids]
-        else:
-            full = np.zeros(self.n, dtype=np.float32)
-            for p, part, unit in lists:
-                full[p.ids] += PART_WEIGHTS[part] * p.freqs * self.norm(part, unit)[p.ids]
-            ids = np.flatnonzero(full)
+            tf = PART_WEIGHTS[part] * p.freqs * self.norm(part, unit)[p.ids]
+            scores[p.ids] += w * tf / (tf + K1)
+            return
+        full = np.zeros(self.n, dtype=np.float32)
+        for p, part, unit in lists:
+            full[p.ids] += PART_WEIGHTS[part] * p.freqs * self.norm(part, unit)[p.ids]
+        if postings * DENSE_SHARE < self.n:
+            ids = np.flatnonzero(full > 0)  # every posting adds more than 0
             tf = full[ids]
-        scores[ids] += w * tf / (tf + K1)
+            scores[ids] += w * tf / (tf + K1)
+        else:
+            scores += w * full / (full + K1)
 
     def clauses(self, a: Analyzed, parts: tuple[str, ...] = TEXT_PARTS, weight: float = 1.0) -> list[Clause]:
         """What :meth:`score_terms` adds up, one BM25F term at a time, in its order."""
@@ -300,8 +308,8 @@ class Ranker:
     def _stage_one(self, plan: Plan) -> tuple[np.ndarray, np.ndarray]:
         """Stage one: the scores, and the documents with any of the query's words.
 
-        Every posting of every clause is scored, but only the documents that have the clause are touched (a
-        clause costs its postings, not the collection). Dynamic pruning (MaxScore, with each clause's weight as
+        Every posting of every clause is scored; a rare clause touches only the documents that have it (see
+        :meth:`_add`). Dynamic pruning (MaxScore, with each clause's weight as
         its bound) was built and measured on 200 ViNewsQA questions at 48k articles: the weights of the common
         words still to come kept 9 % to 93 % of the collection as possible candidates, and rescoring those
         exactly cost 156 ms a question against 58 ms for scoring everything (docs/benchmarks.md)."""
