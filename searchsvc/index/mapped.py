@@ -36,10 +36,12 @@ term's own CRC-32 when a worker first reads a term's data (:class:`DamagedData`)
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import mmap
 import os
+import struct
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -56,6 +58,8 @@ SUFFIX = ".mapped"
 _ALIGN = 8
 ENTRY = np.dtype([("key", "<u8"), ("key_len", "<u4"), ("n", "<u4"), ("npos", "<u8"), ("data", "<u8"),
                   ("size", "<u8"), ("widths", "u1"), ("crc", "<u4")])
+_ENTRY_STRUCT = struct.Struct("<QIIQQQBI")  # ENTRY, field by field
+assert _ENTRY_STRUCT.size == ENTRY.itemsize
 _WIDTHS = (np.dtype("u1"), np.dtype("<u2"), np.dtype("<u4"), np.dtype("<f4"))
 
 
@@ -240,33 +244,41 @@ class SegmentPostings:
         self.keys = self.sections.array("keys")
         self.data_at = self.sections.described["data"]["offset"]
         self.verified = np.zeros(len(self.entries), dtype=bool)  # data CRC checked once per term and process
+        # Read through memoryviews with bisect and struct: a term found in 2-3 µs rather than numpy's 18 (a
+        # question looks up some 300 terms).
+        self._hashes = memoryview(self.hashes).cast("B").cast("Q")
+        self._entries = memoryview(self.entries).cast("B")
+        self._keys = memoryview(self.keys)
+
+    def _entry(self, i: int) -> tuple:
+        """(key, key_len, n, npos, data, size, widths, crc) of entry ``i``."""
+        return _ENTRY_STRUCT.unpack_from(self._entries, i * ENTRY.itemsize)
 
     def find(self, fieldname: str, text: str) -> int:
         """The term's entry number, or -1."""
-        btext = text.encode("utf-8")
-        key = _key(fieldname, btext)
-        h = np.uint64(int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little"))
-        i = int(np.searchsorted(self.hashes, h))
-        while i < len(self.hashes) and self.hashes[i] == h:
-            e = self.entries[i]
-            if int(e["key_len"]) == len(key) and self.keys[int(e["key"]):int(e["key"]) + len(key)].tobytes() == key:
+        key = _key(fieldname, text.encode("utf-8"))
+        h = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little")
+        hashes = self._hashes
+        i = bisect.bisect_left(hashes, h)
+        while i < len(hashes) and hashes[i] == h:
+            at, size = self._entry(i)[:2]
+            if size == len(key) and self._keys[at:at + size] == key:
                 return i
             i += 1
         return -1
 
     def doc_frequency(self, fieldname: str, text: str) -> int:
         i = self.find(fieldname, text)
-        return 0 if i < 0 else int(self.entries[i]["n"])
+        return 0 if i < 0 else self._entry(i)[2]
 
     def postings(self, fieldname: str, text: str, positions: bool = False) -> PostingArrays | None:
         i = self.find(fieldname, text)
         if i < 0:
             return None
-        e = self.entries[i]
-        n, npos, widths = int(e["n"]), int(e["npos"]), int(e["widths"])
-        raw = self.sections.raw(self.data_at + int(e["data"]), int(e["size"]))
+        _, _, n, npos, data, size, widths, crc = self._entry(i)
+        raw = self.sections.raw(self.data_at + data, size)
         if not self.verified[i]:
-            if len(raw) != int(e["size"]) or zlib.crc32(raw) != int(e["crc"]):
+            if len(raw) != size or zlib.crc32(raw) != crc:
                 raise DamagedData(f"{self.sections.path.name}: the postings of {fieldname}:{text!r} do not match "
                                   "their checksum")
             self.verified[i] = True
