@@ -181,11 +181,6 @@ class IndexArrays:
         return self.mapped.doc_array("views")
 
 
-def segments(reader) -> list[tuple]:
-    """The reader's segments with their first document number (none for an empty index)."""
-    return mapped.segments(reader)
-
-
 def time_key(when: datetime) -> int:
     """A time as the published column holds it (Whoosh's microseconds since datetime.min)."""
     return datetime_to_long(when)

@@ -27,7 +27,7 @@ import numpy as np
 from searchsvc.analysis.input_methods import is_syllable
 from searchsvc.analysis.pyvi_features import syllables as pyvi_syllables
 from searchsvc.analysis.vietnamese import fold, unify_tones
-from searchsvc.index.lexicon import Spelling, StringMap, StringMultiMap
+from searchsvc.index.lexicon import Spelling, StringMap, StringMultiMap, deletions
 from searchsvc.index.schema import FOLDED, SYLLABLE, TEXT_PARTS, WORD, field_name
 
 MAX_WORD_SYLLABLES = 4
@@ -280,7 +280,7 @@ class Speller:
 
     def _compute_near(self, syllable: str) -> list[str]:
         found = set(self._deletions.get(syllable, ()))  # one letter more
-        for d in _deletions(syllable):
+        for d in deletions(syllable):
             if d in self._syllables:
                 found.add(d)  # one letter less
             found.update(s for s in self._deletions.get(d, ()) if _one_substitution(s, syllable))  # one changed
@@ -313,6 +313,3 @@ def _keys(p, docs: np.ndarray) -> np.ndarray:
 def _one_substitution(a: str, b: str) -> bool:
     return len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) == 1
 
-
-def _deletions(word: str) -> set[str]:
-    return {word[:i] + word[i + 1:] for i in range(len(word))}

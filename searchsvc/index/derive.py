@@ -146,18 +146,12 @@ def _derive_one(path: str, name: str) -> tuple[str, dict[str, Any]]:
 
 def derive(path: Path, jobs: int = 1) -> dict[str, Any]:
     """Write the mapped data of the Whoosh index at ``path``; segments in parallel, ``jobs`` processes at most."""
-    try:
-        known = {s["file"]: s["described"] for s in read_manifest(path).get("segments", [])}
-    except (MissingData, DamagedData):
-        known = {}
     with whoosh_index.open_dir(str(path)).reader() as reader:
         leaves = [(segment_file(seg), base) for seg, base in segments(reader)]
         described: dict[str, dict[str, Any]] = {}
         for name, _ in leaves:
-            if name in known and _intact(path / name, known[name]):
-                described[name] = known[name]
-            elif (written := built_description(path / name)) is not None:
-                described[name] = written  # mapped by the codec as Whoosh wrote the segment
+            if (written := built_description(path / name)) is not None:
+                described[name] = written  # mapped by the codec as Whoosh wrote the segment, or kept
         todo = [name for name, _ in leaves if name not in described]
         if len(todo) > 1 and jobs > 1:
             with ProcessPoolExecutor(max_workers=min(jobs, len(todo))) as pool:
@@ -185,9 +179,3 @@ def derive(path: Path, jobs: int = 1) -> dict[str, Any]:
     os.replace(tmp, path / MANIFEST)  # never in place: the previous generation may hard-link the old one
     return manifest
 
-
-def _intact(path: Path, described: dict[str, Any]) -> bool:
-    try:
-        return path.stat().st_size == described["bytes"]
-    except OSError:
-        return False

@@ -11,7 +11,6 @@ here they are sorted tables of strings in one mapped file, looked up by hash.
 from __future__ import annotations
 
 import bisect
-import hashlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,16 +18,12 @@ from typing import Any
 import numpy as np
 
 from searchsvc.analysis.vietnamese import fold
-from searchsvc.index.mapped import SPELLING, Sections, segments, write_sections
+from searchsvc.index.mapped import SPELLING, Sections, hash64, segments, write_sections
 from searchsvc.index.schema import SYLLABLE, WORD, field_name
 
 FILE = SPELLING
 WORD_FIELDS = (field_name("title", WORD), field_name("body", WORD))
 SYLLABLE_FIELDS = tuple(field_name(part, SYLLABLE) for part in ("title", "sapo", "body"))
-
-
-def _hash(data: bytes) -> int:
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
 
 def deletions(word: str) -> set[str]:
@@ -41,7 +36,7 @@ def deletions(word: str) -> set[str]:
 
 def string_table(strings: Iterable[str]) -> tuple[list[str], dict[str, np.ndarray]]:
     """Strings in the order of their hashes, and the arrays that store them (``hashes``, ``starts``, ``blob``)."""
-    encoded = sorted(((_hash(b), b) for b in {s.encode("utf-8") for s in strings}), key=lambda x: x[0])
+    encoded = sorted(((hash64(b), b) for b in {s.encode("utf-8") for s in strings}), key=lambda x: x[0])
     blobs = [b for _, b in encoded]
     starts = np.zeros(len(blobs) + 1, dtype=np.int64)
     np.cumsum([len(b) for b in blobs], out=starts[1:])
@@ -72,7 +67,7 @@ class StringTable:
     def index(self, s: str) -> int:
         """The string's number, or -1."""
         b = s.encode("utf-8")
-        h = _hash(b)
+        h = hash64(b)
         hashes, starts = self._hashes, self._starts
         i = bisect.bisect_left(hashes, h)
         while i < len(hashes) and hashes[i] == h:

@@ -135,9 +135,9 @@ class Sections:
         return memoryview(self._map)[offset:offset + size]
 
 
-def term_hash(fieldname: str, text: str | bytes) -> int:
-    btext = text.encode("utf-8") if isinstance(text, str) else text
-    return int.from_bytes(hashlib.blake2b(_key(fieldname, btext), digest_size=8).digest(), "little")
+def hash64(data: bytes) -> int:
+    """The 64-bit hash by which mapped tables (terms here, strings in index/lexicon.py) are sorted and found."""
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
 
 def _key(fieldname: str, btext: bytes) -> bytes:
@@ -208,8 +208,7 @@ class SegmentBuilder:
         self.data_at += len(data)
 
     def write(self) -> dict[str, Any]:
-        hashes = np.array([int.from_bytes(hashlib.blake2b(k, digest_size=8).digest(), "little") for k in self.keys],
-                          dtype=np.uint64)
+        hashes = np.array([hash64(k) for k in self.keys], dtype=np.uint64)
         order = np.argsort(hashes, kind="stable")
         table = np.array(self.entries, dtype=ENTRY)[order] if self.entries else np.zeros(0, dtype=ENTRY)
         described = write_sections(self.path, {
@@ -218,6 +217,7 @@ class SegmentBuilder:
             "keys": np.frombuffer(b"".join(self.keys), dtype=np.uint8),
             "data": np.frombuffer(b"".join(self.chunks), dtype=np.uint8),
         })
+        described["format"] = FORMAT
         sidecar = self.path.with_name(self.path.name + ".json")
         tmp = sidecar.with_name(sidecar.name + ".tmp")
         tmp.write_text(json.dumps(described), encoding="utf-8")
@@ -226,12 +226,14 @@ class SegmentBuilder:
 
 
 def built_description(path: Path) -> dict[str, Any] | None:
-    """What :meth:`SegmentBuilder.write` said of the file at ``path``, if it is still whole."""
+    """What :meth:`SegmentBuilder.write` said of the file at ``path``, if it is of this format and still whole
+    (a segment an incremental generation kept has it by its hard link)."""
     try:
         described = json.loads(path.with_name(path.name + ".json").read_text(encoding="utf-8"))
-        return described if path.stat().st_size == described["bytes"] else None
+        ok = described["format"] == FORMAT and path.stat().st_size == described["bytes"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    return described if ok else None
 
 
 class SegmentPostings:
@@ -257,7 +259,7 @@ class SegmentPostings:
     def find(self, fieldname: str, text: str) -> int:
         """The term's entry number, or -1."""
         key = _key(fieldname, text.encode("utf-8"))
-        h = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little")
+        h = hash64(key)
         hashes = self._hashes
         i = bisect.bisect_left(hashes, h)
         while i < len(hashes) and hashes[i] == h:
