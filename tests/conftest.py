@@ -8,6 +8,9 @@ Tests that change an index build or copy their own under ``tmp_path``.
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -150,3 +153,18 @@ def worker_pids(master: int) -> set[int]:
         if int(fields[1]) == master and fields[0] != "Z":
             pids.add(int(entry.name))
     return pids
+
+
+def stop_gunicorn(proc: subprocess.Popen, wait: float = 30) -> bool:
+    """SIGTERM to the master (graceful: workers finish their request and exit through sys.exit); its whole
+    process group if it lingers past ``wait`` seconds. True when it stopped gracefully (or had already)."""
+    if proc.poll() is not None:
+        return True
+    proc.terminate()
+    try:
+        proc.wait(wait)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the master is not reaped yet, so the group is still this server's
+        proc.wait(10)
+        return False
+    return True

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from conftest import worker_pids
+from conftest import stop_gunicorn, worker_pids
 
 pytestmark = pytest.mark.slow
 
@@ -74,20 +73,8 @@ def _start(index: Path, tmp_path: Path) -> tuple[subprocess.Popen, int, Path]:
             except OSError:
                 pass
         time.sleep(0.2)
-    _stop(proc)
+    stop_gunicorn(proc, wait=60)  # workers exit through sys.exit: their recorders flush
     pytest.fail(f"gunicorn did not start:\n{log.read_text(errors='replace')[-3000:]}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """SIGTERM to the master: it stops the workers gracefully (they exit through sys.exit: atexit runs)."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
 
 
 def _requests(tag: str, n: int) -> tuple[list[str], list[str]]:
@@ -144,7 +131,7 @@ def test_every_search_is_recorded_exactly_once_by_two_workers(tmp_index: Path, t
         with ThreadPoolExecutor(CLIENTS) as pool:
             assert set(pool.map(lambda p: _get(port, p), more_paths)) == {200, 404}
     finally:
-        _stop(proc)
+        stop_gunicorn(proc, wait=60)  # workers exit through sys.exit: their recorders flush
     assert proc.returncode == 0, log.read_text(errors="replace")[-3000:]
     assert _recorded(db) == Counter(searched + more)
     text = log.read_text(errors="replace")

@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -36,7 +35,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from conftest import DEMO_DIR, worker_pids
+from conftest import DEMO_DIR, stop_gunicorn, worker_pids
 
 pytestmark = pytest.mark.slow
 
@@ -152,19 +151,7 @@ def server(served_index: Path, tmp_path: Path) -> Iterator[Server]:
             time.sleep(0.1)
         yield srv
     finally:
-        stop_server(proc)
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    """SIGTERM to the master (graceful: workers finish their request); its whole process group if it lingers."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # the master is not reaped yet, so the group is still this server's
-        proc.wait(10)
+        stop_gunicorn(proc)
 
 
 def get(srv: Server, path: str) -> tuple[int, str, bytes]:

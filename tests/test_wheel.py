@@ -17,7 +17,6 @@ import http.client
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
+from conftest import stop_gunicorn
 
 pytestmark = pytest.mark.slow
 
@@ -217,15 +217,9 @@ class gunicorn:  # noqa: N801 - used as a context manager, named for the command
 
     def __exit__(self, exc_type: type[BaseException] | None = None, *_: object) -> None:
         """SIGTERM and wait (graceful); the whole process group only if it lingers."""
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
+        if self.proc is None or self.proc.poll() is not None:
             return
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        if not stop_gunicorn(self.proc):
             pytest.fail(f"gunicorn did not stop within 30 s of SIGTERM:\n{self.log_text()[-4000:]}")
         log = self.log_text()
         if exc_type is None:
