@@ -69,10 +69,9 @@ def load_spans(
         text = texts.get(doc, "")
         at = found[doc]
         keep_exact, keep_loose, runs = [], [], []
-        for p, f in at.items():
-            if p >= len(table):
-                continue
-            a, b = table[p]
+        held = [p for p in at if p < len(table)]
+        for p, (a, b) in zip(held, table[held].tolist(), strict=True):
+            f = at[p]
             in_run = (at.get(p - 1), f) in pairs or (f, at.get(p + 1)) in pairs
             if f in common and not in_run:
                 continue

@@ -225,7 +225,7 @@ class Ranker:
                 ky, _ = self.positions(part, y, docs, memo)
                 if not len(kx) or not len(ky):
                     continue
-                hits = np.isin(kx + 1, ky)
+                hits = _within(kx + 1, ky)
                 counts = np.bincount(wx[hits], minlength=len(docs)).astype(np.float32)
                 tf += PART_WEIGHTS[part] * counts * self.norm(part, FOLDED)[docs]
             # How rare the pair is is not known without reading it everywhere (measured: exact pair
@@ -256,12 +256,15 @@ class Ranker:
             for shift in (0, PASSAGE // 2):
                 bucket = (pos + shift) // PASSAGE
                 cell = (doc * (1 << 20) + bucket) * len(terms) + tid
-                cell = np.unique(cell)
-                weights = idfs[cell % len(terms)]
+                cell = np.unique(cell)  # sorted, so windows and their documents come in order
                 window = cell // len(terms)
-                uniq, inverse = np.unique(window, return_inverse=True)
-                sums = np.bincount(inverse, weights=weights)
-                np.maximum.at(out, (uniq // (1 << 20)).astype(np.int64), (sums / total).astype(np.float32))
+                starts = _run_starts(window)
+                sums = (np.add.reduceat(idfs[cell % len(terms)].astype(np.float64), starts) / total).astype(np.float32)
+                doc_of = window[starts] // (1 << 20)
+                firsts = _run_starts(doc_of)
+                best = np.maximum.reduceat(sums, firsts)
+                at = doc_of[firsts]
+                out[at] = np.maximum(out[at], best)
         return out
 
     # --- masks ----------------------------------------------------------------------------------
@@ -284,7 +287,7 @@ class Ranker:
                 keys, _ = self.positions(part, folded[0], docs)
                 for offset, f in enumerate(folded[1:], start=1):
                     nxt, _ = self.positions(part, f, docs)
-                    keys = keys[np.isin(keys + offset, nxt)]
+                    keys = keys[_within(keys + offset, nxt)]
                 docs = np.unique(keys >> _KEY_SHIFT).astype(np.int32)
             found = np.zeros(self.n, dtype=bool)
             found[docs] = True
@@ -408,3 +411,17 @@ class Ranker:
         for part in TEXT_PARTS:
             mask[self.arrays.postings(field_name(part, FOLDED), syllable).ids] = True
         return mask
+
+
+def _within(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+    """np.isin for a sorted second array (position keys are): a binary search instead of a sort."""
+    if not len(sorted_keys):
+        return np.zeros(len(keys), dtype=bool)
+    slots = np.searchsorted(sorted_keys, keys)
+    slots[slots == len(sorted_keys)] = 0
+    return sorted_keys[slots] == keys
+
+
+def _run_starts(values: np.ndarray) -> np.ndarray:
+    """Where each run of equal values begins, in a sorted, non-empty array."""
+    return np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))

@@ -351,16 +351,12 @@ def pack_offsets(flat: array) -> bytes:
     return varints(deltas(flat))
 
 
-def unpack_offsets(data: bytes) -> list[tuple[int, int]]:
-    spans = []
-    total = 0
-    it = iter(unvarints(data))
-    for d_start in it:
-        start = total + d_start
-        end = start + next(it)
-        spans.append((start, end))
-        total = end
-    return spans
+def unpack_offsets(data: bytes) -> np.ndarray:
+    """The (start, end) of every syllable, one row each: decoded with vector operations, since an article has
+    thousands and a page highlights thirty articles."""
+    v = np_unvarints(data).reshape(-1, 2)
+    ends = np.cumsum(v.sum(axis=1))
+    return np.stack((ends - v[:, 1], ends), axis=1)
 
 
 # --- Whole posting lists as arrays (the ranking path, ranking.py) ---------------------------------
