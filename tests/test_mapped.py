@@ -200,6 +200,19 @@ def test_spelling_tables_hold_the_vocabulary_whoosh_has(tmp_index):
     assert tables.tokens == max(reader.field_length(f) for f in WORD_FIELDS)
 
 
+def test_title_syllables_for_autocomplete_are_whooshs(two_generations):
+    """Autocomplete's sorted title vocabulary, with each syllable's document frequency summed over segments,
+    is what Whoosh's reader of the whole generation gives (it used to be read from Whoosh in every worker)."""
+    from searchsvc.index.lexicon import TITLE_FIELD, read_sorted_strings
+
+    reader, path = _reader(two_generations)
+    assert len(mapped.segments(reader)) > 1
+    terms, counts = read_sorted_strings(mapped.Mapped(path, reader).spelling, "titles")
+    expected = [(t.decode(), info.doc_frequency()) for t, info in reader.iter_field(TITLE_FIELD)]
+    assert list(zip(terms, counts.tolist(), strict=True)) == expected
+    assert terms == sorted(terms) and len(terms) > 20
+
+
 def test_segments_are_mapped_as_whoosh_writes_them(two_generations, tmp_path):
     """Each segment's file comes from the codec as the segment is written (no second pass over Whoosh), and
     holds, term by term, what reading the segment back from Whoosh gives."""

@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 from numpy.lib import format as npformat
 
-FORMAT = 3  # 1: positions as gaps, 2: document numbers as they are (neither released)
+FORMAT = 4  # 1: positions as gaps, 2: document numbers as they are (neither released), 3: no title syllables
 MANIFEST = "mapped.json"
 DOCS = "docs.mapped"
 SPELLING = "spelling.mapped"  # index/lexicon.py
