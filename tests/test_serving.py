@@ -12,7 +12,8 @@ separate processes. Then:
   totals or facets; /healthz's generation and document count belong together;
 - requests sent a few seconds after the update returned all see the new articles, and so does each of the two
   workers, held apart on purpose (one is kept busy reading a request while the other answers);
-- the workers that served are the ones that started: none crashed or was killed on the way.
+- the workers that served are the ones that started: none crashed or was killed on the way;
+- both workers map the new generation's postings, written by the reindex, and derived nothing themselves.
 """
 
 from __future__ import annotations
@@ -120,12 +121,14 @@ def server(served_index: Path, tmp_path: Path) -> Iterator[Server]:
     """``gunicorn -c python:searchsvc.gunicorn_conf -w 2 --preload 'searchsvc:create_app()'``
     on 127.0.0.1 and a port the kernel picks."""
     log = tmp_path / "gunicorn.log"
+    scratch = tmp_path / "tmp"  # where a worker would derive mapped data the reindex did not write
+    scratch.mkdir()
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "python:searchsvc.gunicorn_conf",
              "-w", str(WORKERS), "-b", "127.0.0.1:0", "--preload",
              "--graceful-timeout", "10", "searchsvc:create_app()"],
-            env=service_env(served_index, tmp_path / "instance"), cwd=tmp_path,
+            env={**service_env(served_index, tmp_path / "instance"), "TMPDIR": str(scratch)}, cwd=tmp_path,
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     srv = Server(proc, "127.0.0.1", 0, log)
@@ -376,6 +379,17 @@ def test_reindex_while_serving(server: Server, served_index: Path, tmp_path: Pat
         assert status == 200, body[:300]
         assert observe("search", ctype, body) == (new["search khinh khi cau"], [])
     assert server.workers() == workers_before, "a worker died or was replaced while serving"
+    # Both workers read the new generation's postings from the files the reindex wrote (mapped, shared through
+    # the page cache), and neither derived or copied them for itself.
+    new_gen = served_index / f"gen-{gen0 + 2:06d}"
+    written = {f.name for f in new_gen.glob("*.mapped")}
+    assert "docs.mapped" in written and "spelling.mapped" in written and len(written) > 2, written
+    for pid in workers_before:
+        mapped_now = {Path(line.split(maxsplit=5)[5]).name
+                      for line in Path(f"/proc/{pid}/maps").read_text().splitlines()
+                      if len(line.split(maxsplit=5)) == 6 and line.split(maxsplit=5)[5].startswith(f"{new_gen}/")}
+        assert written <= mapped_now, f"worker {pid} maps {sorted(mapped_now)} of {new_gen.name}, not all of {written}"
+    assert not list((tmp_path / "tmp").glob("searchsvc-mapped-*")), "a worker derived mapped data itself"
     assert server.proc.poll() is None
 
     # Nothing failed.
