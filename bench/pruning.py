@@ -1,0 +1,108 @@
+"""How much of the collection dynamic pruning could leave out of stage one, with bounds of three tightnesses.
+
+    .venv/bin/python bench/pruning.py --index /tmp/ix48k [--every 3] [--limit 100] [--blocks 64 --blocks 512]
+
+Issue 16 asks for dynamic pruning (MaxScore, block-max WAND) in stage one. Whether it pays depends on how many
+documents can still reach the CANDIDATES-th best score (theta, the last one stage two rescores) once the
+clauses too light to lift a document there on their own are set aside (MaxScore's "non-essential" clauses).
+For each ViNewsQA dev question this scores every clause exhaustively (ranking.Ranker, as served), takes the
+true theta, and counts the documents that an exact pruning would still have to score:
+
+- bound = a clause's weight (what stage one knows without reading a list; MaxScore as first built);
+- bound = the clause's true maximum contribution over the collection (the best a per-list maximum can do);
+- bound = its true maximum within each block of B consecutive documents (what block-max data written with
+  the postings could give), added to the exact score of the essential clauses.
+
+Prints the median and 90th percentile share of the collection, and the share of postings in essential lists.
+These are ideal bounds, taken from the exhaustive scores: a real implementation can only be looser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from relevance import load  # noqa: E402  (bench/ is not a package)
+
+from searchsvc.engine.query import build, parse  # noqa: E402
+from searchsvc.engine.ranking import CANDIDATES  # noqa: E402
+from searchsvc.engine.search import SearchService  # noqa: E402
+
+
+def split(bounds: list[float], theta: float) -> int:
+    """How many of the lightest clauses (in ``bounds`` order) add up to less than theta: the non-essential ones."""
+    total = 0.0
+    for i, b in enumerate(bounds):
+        if total + b >= theta:
+            return i
+        total += b
+    return len(bounds)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--index", type=Path, required=True)
+    ap.add_argument("--every", type=int, default=3)
+    ap.add_argument("--limit", type=int, default=100)
+    ap.add_argument("--blocks", type=int, action="append", help="block sizes in documents (default 64, 512)")
+    args = ap.parse_args()
+    blocks = args.blocks or [64, 512]
+    service = SearchService(args.index)
+    service.warm()
+    opened = service.current()
+    ranker, n = opened.ranker, opened.ranker.n
+    shares: dict[str, list[float]] = {"weight": [], "list maximum": []}
+    essential_postings: list[float] = []
+    shares.update({f"block maximum, {b} documents": [] for b in blocks})
+    for _, q, _ in load(every=args.every, limit=args.limit):
+        plan = build(parse(q))
+        contributions, weights, postings = [], [], []
+        for a in plan.scored:
+            for c in ranker.clauses(a):
+                lists, w = ranker._lists(c)
+                if lists:
+                    s = np.zeros(n, dtype=np.float32)
+                    ranker._add(s, lists, w)
+                    contributions.append(s)
+                    weights.append(w)
+                    postings.append(sum(len(p.ids) for p, _, _ in lists))
+        if not contributions:
+            continue
+        total = np.sum(contributions, axis=0)
+        k = min(CANDIDATES, int((total > 0).sum()))
+        theta = float(-np.partition(-total, k - 1)[k - 1])
+        maxima = [float(s.max()) for s in contributions]
+        for name, bounds in (("weight", weights), ("list maximum", maxima)):
+            order = sorted(range(len(contributions)), key=bounds.__getitem__)
+            cut = split([bounds[i] for i in order], theta)
+            essential = order[cut:]
+            reach = np.zeros(n, dtype=bool)
+            for i in essential:
+                reach |= contributions[i] > 0
+            shares[name].append(float(reach.mean()))
+            if name == "list maximum":
+                essential_postings.append(sum(postings[i] for i in essential) / sum(postings))
+                partial = np.sum([contributions[i] for i in essential], axis=0) if essential else np.zeros(n)
+                for b in blocks:
+                    nb = -(-n // b)
+                    bound = np.zeros(nb, dtype=np.float64)
+                    for i in order[:cut]:
+                        padded = np.zeros(nb * b, dtype=np.float32)
+                        padded[:n] = contributions[i]
+                        bound += padded.reshape(nb, b).max(axis=1)
+                    reach = (partial > 0) & (partial + np.repeat(bound, b)[:n] >= theta)
+                    shares[f"block maximum, {b} documents"].append(float(reach.mean()))
+    print(f"{len(shares['weight'])} questions, {n:,} documents, theta = the {CANDIDATES}th best stage-one score")
+    print("| bound | documents still to score: median | p90 |\n|---|---|---|")
+    for name, values in shares.items():
+        print(f"| {name} | {np.median(values):.3f} | {np.percentile(values, 90):.3f} |")
+    print(f"Postings in the essential lists (list maxima): median {np.median(essential_postings):.3f} of all the "
+          "question's postings")
+
+
+if __name__ == "__main__":
+    main()
