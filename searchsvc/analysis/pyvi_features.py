@@ -30,11 +30,11 @@ exactly nothing, so the scores, and hence the labels, are the same; see
 
 from __future__ import annotations
 
-import contextlib
-import os
-import threading
+import importlib.util
+import pickle
 from collections.abc import Sequence
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -45,6 +45,8 @@ __all__ = ["sent2features", "tag", "warm"]
 _NO_SET: frozenset[str] = frozenset()
 _NO_DICT: dict[str, frozenset[str]] = {}
 _CACHE_MAX = 50_000
+_MODEL = "models/pyvi3.pkl"  # pyvi 0.1.1's files: the CRF model (pickled by sklearn_crfsuite), its dictionary
+_WORDS = "models/words.txt"
 _ITEM_CACHE_MAX = 20_000  # entries are ~1 KB (tuples of bytes), so a smaller bound
 
 # token -> (lower, isupper, istitle, isdigit, bigram followers, trigram tails).
@@ -84,19 +86,19 @@ def _index() -> tuple[dict[str, set[str]], dict[str, dict[str, set[str]]]]:
     match, just as it finds no space-free part here. Built once on first use
     (later changes to pyvi's sets are not seen; pyvi never makes any).
 
-    pyvi is imported here (through ``_pyvi``), not at module top, as in
-    ``searchsvc.analysis.vietnamese``: the import costs about 1 s and 100 MiB.
+    Read from pyvi's ``models/words.txt`` as ``ViTokenizer`` reads it (a line of two space-separated words is a
+    bigram, of three a trigram), without importing pyvi (see :func:`_tagger`).
     """
-    ViTokenizer = _pyvi()
-
     bigrams: dict[str, set[str]] = {}
-    for gram in ViTokenizer.bi_grams:
-        a, b = gram.split(" ")
-        bigrams.setdefault(a, set()).add(b)
     trigrams: dict[str, dict[str, set[str]]] = {}
-    for gram in ViTokenizer.tri_grams:
-        a, b, c = gram.split(" ")
-        trigrams.setdefault(a, {}).setdefault(b, set()).add(c)
+    with open(_pyvi_file(_WORDS), encoding="utf-8", newline="") as f:  # newline="": as codecs.open reads it
+        lines = f.read().split("\n")
+    for line in lines:
+        parts = line.split(" ")
+        if len(parts) == 2:
+            bigrams.setdefault(parts[0], set()).add(parts[1])
+        elif len(parts) == 3:
+            trigrams.setdefault(parts[0], {}).setdefault(parts[1], set()).add(parts[2])
     return bigrams, trigrams
 
 
@@ -280,84 +282,66 @@ def _items(tokens: Sequence[str]) -> list[tuple[bytes, ...]]:
     ]
 
 
-_open_lock = threading.Lock()
+class _Kept:
+    """Stands in for a class of pyvi's pickled model: keeps the object's state and does nothing else."""
+
+    def __setstate__(self, state: dict) -> None:
+        self.state = state
 
 
-def _pyvi() -> type:
-    """pyvi's ``ViTokenizer``, imported, with its tagger open and its temporary model file deleted.
+class _ModelUnpickler(pickle.Unpickler):
+    """Reads pyvi's model without sklearn_crfsuite: its CRF estimator, file resource and training log become
+    :class:`_Kept` (the crfsuite model itself is the file resource's bytes); anything else is refused."""
 
-    Importing pyvi unpickles its sklearn_crfsuite model, which writes the
-    crfsuite model (640 KB) to ``model*.crfsuite`` in the temp directory and
-    deletes it only from ``FileResource.__del__`` at normal interpreter exit:
-    a process ended by a signal left one file per process. So every use of
-    pyvi here comes through this function, which opens the tagger at once and
-    deletes the file (``_open_model``); the file exists only for the
-    millisecond between pyvi's unpickling and this.
-    """
-    from pyvi.ViTokenizer import ViTokenizer
+    KEPT = {("sklearn_crfsuite.estimator", "CRF"), ("sklearn_crfsuite._fileresource", "FileResource"),
+            ("pycrfsuite._logparser", "TrainLogParser")}
+    ALLOWED = {("_codecs", "encode"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+               ("numpy._core.multiarray", "scalar")}
 
-    if ViTokenizer.model.modelfile.name is not None:
-        _open_model(ViTokenizer.model)
-    return ViTokenizer
+    def find_class(self, module: str, name: str) -> type:
+        if (module, name) in self.KEPT:
+            return _Kept
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"pyvi's model refers to {module}.{name}, which it is not expected to")
 
 
-def _open_model(model) -> None:
-    """Open ``model``'s tagger (unless already open) and delete its temporary file.
-
-    crfsuite reads the whole model file into memory when it opens it and
-    keeps no file open (checked by tests/test_pyvi_tempfile.py: the tagger
-    tags after the file is gone, in this process and in forked ones), so
-    nothing needs the file afterwards. ``FileResource`` is left with no name:
-    its ``__del__`` then has nothing to close or delete.
-
-    A process forked before the tagger was opened (pyvi imported by other
-    code, e.g. a test) may find the file already deleted by a sibling: it
-    opens the model through the descriptor sklearn_crfsuite's ``mkstemp``
-    left open, which it inherited.
-    """
-    import pycrfsuite
-
-    with _open_lock:
-        resource = model.modelfile
-        name = resource.name
-        if name is None:
-            return
-        if model._tagger is None:
-            tagger = pycrfsuite.Tagger()
-            try:
-                tagger.open(name)
-            except FileNotFoundError:
-                if not resource.auto:
-                    raise
-                tagger.open(f"/proc/self/fd/{resource.fd}")
-            model._tagger = tagger  # what sklearn_crfsuite's ``tagger_`` property does on first use
-            model._info_cached = None
-        if not resource.auto or resource.keep_tempfiles:
-            return  # a model file of the caller's, not a temporary one
-        with contextlib.suppress(OSError):
-            os.unlink(name)
-        with contextlib.suppress(OSError):
-            os.close(resource.fd)
-        resource.name = None
+def _pyvi_file(name: str) -> Path:
+    """A data file of the installed pyvi package, found without importing it."""
+    spec = importlib.util.find_spec("pyvi")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError("pyvi is not installed")
+    return Path(spec.origin).parent / name
 
 
 def _tagger() -> pycrfsuite.Tagger:
-    """pyvi's own pycrfsuite tagger, opened.
+    return _model()[0]
 
-    Sharing pyvi's object means a tagger opened before ``fork`` is inherited:
-    crfsuite reads the whole model into memory when it opens it and keeps no
-    file open, so each process tags with its own copy.
+
+@cache
+def _model() -> tuple[pycrfsuite.Tagger, bytes]:
+    """pyvi's CRF model, opened from memory, and the bytes it is opened from (crfsuite reads them in place: they
+    must live as long as the tagger).
+
+    Importing ``pyvi.ViTokenizer`` would do it through sklearn_crfsuite, which imports scikit-learn (1.3 s of a
+    server's 2 s start at 148k articles, issue 16) and writes the model to a temporary file that a process
+    ended by a signal left behind. Here the model's bytes are taken from pyvi's pickle and handed to crfsuite
+    directly: no sklearn, no file. A tagger opened before ``fork`` is inherited: crfsuite holds the model in
+    memory, so each process tags with its own copy.
     """
-    return _pyvi().model.tagger_
+    import pycrfsuite
+
+    with open(_pyvi_file(_MODEL), "rb") as f:
+        model = _ModelUnpickler(f).load()
+    data = model.state["modelfile"].state["__FILE_RESOURCE_DATA__"]
+    tagger = pycrfsuite.Tagger()
+    tagger.open_inmemory(data)
+    return tagger, data
 
 
 def warm() -> None:
-    """Load pyvi, its n-gram index and its opened tagger now, e.g. before forking workers.
-
-    Workers forked afterwards inherit all of it instead of each building the
-    index and opening the model again; and pyvi's temporary model file is
-    deleted now, in this process (see ``_pyvi``).
-    """
+    """Load pyvi's n-gram index and open its tagger now, e.g. before forking workers: workers forked afterwards
+    inherit both instead of each building the index and opening the model again."""
     _tagger()
     _index()
 

@@ -224,13 +224,8 @@ def _chunks(text: str) -> Iterator[tuple[int, str]]:
 
 
 def load_model() -> None:
-    """Load pyvi and open its tagger now (before forking workers, or at server start).
-
-    Forked workers then share the loaded model. Opening the tagger also
-    deletes the temporary model file pyvi's import writes, so that a process
-    ended by a signal leaves nothing in the temp directory
-    (``searchsvc.analysis.pyvi_features._pyvi``).
-    """
+    """Load pyvi's model and dictionary now (before forking workers, or at server start): forked workers then
+    share them (``searchsvc.analysis.pyvi_features``)."""
     from searchsvc.analysis.pyvi_features import warm
 
     warm()
