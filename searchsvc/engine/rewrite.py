@@ -262,7 +262,8 @@ class Reader:
             neighbours = [(replaced[j], j < i) for j in (i - 1, i + 1)
                           if 0 <= j < len(lowered) and lowered[j].isalpha()]
             core = m.group(0)[cores[i][0]:cores[i][1]]
-            name = mixed and i > 0 and core[:1].isupper()
+            # A name: a capital among lower-case words (bà Ái), or a word all in capitals (BYT: Bộ Y tế)
+            name = mixed and ((i > 0 and core[:1].isupper()) or (len(core) > 1 and core.isupper()))
             # Capitals on a word the index knows that is no Vietnamese syllable: an abbreviation or a foreign
             # name (BS, NHNN, Messi), left as typed; such a word typed in lower case may be a typo (nng dân).
             foreign = core.isascii() and not core.islower() and not is_syllable(s) and self.speller.knows(s)
