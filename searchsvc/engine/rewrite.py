@@ -58,6 +58,7 @@ class Alternative:
     typed: str
     options: list[str]
     runs: list[str]
+    as_typed: bool = False  # the option is the word as typed, kept below its correction (``typed``)
 
 
 @dataclass
@@ -281,13 +282,14 @@ class Reader:
             options = [_like(typed, o) for o in options]
             # A word the index knows is still matched as typed, below its correction (the reader may have
             # meant it); one it does not know matches nothing as typed: the next likeliest corrections instead.
-            alternatives = [typed] if self.speller.knows(s) else options[1:]
+            known = self.speller.knows(s)
+            alternatives = [typed] if known else options[1:]
             replaced[i] = options[0].lower()
             typed = options[0]
             pieces.append(text[m.start():a] + typed + text[b:m.end()])
             if alternatives:
                 runs = [text[:a] + o + text[b:] for o in alternatives]
-                out.alternatives.append(Alternative("typo", typed, alternatives, runs))
+                out.alternatives.append(Alternative("typo", typed, alternatives, runs, as_typed=known))
         pieces.append(text[last:])
         return "".join(pieces)
 
