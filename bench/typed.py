@@ -1,6 +1,6 @@
 """How readers really type: success@10 of headline spans typed in capitals, Telex/VNI keys, with typos, abbreviated.
 
-    python bench/typed.py --index /path/to/48k-index [--count 300] [--english 200]
+    python bench/typed.py --index /path/to/48k-index [--count 300] [--english 200] [--only 'dropped letter'] [--misses]
 
 Known-item queries: 4-7 consecutive words of a corpus title (as bench/relevance.py
 makes them); that article must be among the first ten. Each span is typed:
@@ -172,7 +172,8 @@ def english_words(all_titles, count: int) -> list[str]:
     return [w for w, _ in counts.most_common(count)]
 
 
-def success(service, queries, transform) -> dict:
+def success(service, queries, transform, misses: list | None = None) -> dict:
+    """Success@10 of ``queries`` typed by ``transform``; each one missed goes to ``misses`` (span, typed, read as)."""
     from searchsvc.engine.search import SearchRequest
 
     found, times, n = 0, [], 0
@@ -184,7 +185,10 @@ def success(service, queries, transform) -> dict:
         start = time.perf_counter()
         result = service.search(SearchRequest(q=typed, per_page=10))
         times.append((time.perf_counter() - start) * 1000)
-        found += relevant in [h.id for h in result.hits]
+        hit = relevant in [h.id for h in result.hits]
+        found += hit
+        if not hit and misses is not None:
+            misses.append((query, typed, (result.rewritten or {}).get("text", "")))
     return {"queries": n, "success@10": round(found / max(n, 1), 4), **timing(times or [0.0])}
 
 
@@ -205,6 +209,9 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=300, help="headline spans per way of typing")
     ap.add_argument("--english", type=int, default=200, help="English words and names that must stay as typed")
     ap.add_argument("--every", type=int, default=1, help="ViNewsQA dev questions: every k-th")
+    ap.add_argument("--only", action="append", help="run only this way of typing (repeatable; the sets stay the "
+                    "same) and skip the never-rewritten checks")
+    ap.add_argument("--misses", action="store_true", help="print each query missed: span, as typed, as read")
     args = ap.parse_args()
     if not EVAL.is_dir():
         sys.exit(f"skipped: {EVAL} is absent")
@@ -225,13 +232,24 @@ def main() -> None:
         "dropped letter": lambda q: drop_letter(q, rng),
         "hỏi/ngã swapped": lambda q: swap_hoi_nga(q, rng),
     }
-    results = {}
+    results, missed = {}, {}
     for name, transform in ways.items():
-        results[name] = success(service, spans, transform)
+        if args.only and name not in args.only:
+            for _, q, _ in spans:  # the random draws of the ways run after it stay the same
+                transform(q)
+            continue
+        results[name] = success(service, spans, transform, missed.setdefault(name, []))
         print(f"{name:18} {json.dumps(results[name])}", flush=True)
     abbreviated = abbreviation_spans(all_titles, args.count, rng)
-    results["abbreviation"] = success(service, abbreviated, lambda q: q)
-    print(f"{'abbreviation':18} {json.dumps(results['abbreviation'])}", flush=True)
+    if not args.only or "abbreviation" in args.only:
+        results["abbreviation"] = success(service, abbreviated, lambda q: q, missed.setdefault("abbreviation", []))
+        print(f"{'abbreviation':18} {json.dumps(results['abbreviation'])}", flush=True)
+    if args.misses:
+        for name, found in missed.items():
+            for span, typed, read in found:
+                print(f"missed, {name}: {span!r} typed {typed!r} read as {read!r}")
+    if args.only:
+        return
 
     questions = [q for _, q, _ in load(args.every, None)]
     english = english_words(all_titles, args.english)

@@ -134,3 +134,21 @@ def test_syllables_side_by_side_are_counted_from_the_positions(service) -> None:
     assert speller.pair_count("bóng", "đá") > 10 * max(1, speller.pair_count("bón", "đá"))
     assert speller.pair_count("đá", "bóng") < speller.pair_count("bóng", "đá")  # in that order
     assert speller.pair_count("bóng", "đá", enough=3) >= 3
+
+
+
+@pytest.mark.parametrize(("typed", "read"), [("Doanh nghiêp", "Doanh nghiệp"), ("Thị trướng", "Thị trường")])
+def test_a_word_read_as_a_common_one_finds_it_not_the_rare_word_typed(corpus_slice, service, typed: str,
+                                                                      read: str) -> None:
+    # nghiêp and trướng are words the index has a few times; kept as typed below the reading, their idf must not
+    # lift the articles that have them above the ones with the word read (at 48k articles: Hà Nôi, and cái nôi).
+    text = {a["id"]: " ".join((a["title"], a.get("sapo", ""), a["body"])).lower() for a in corpus_slice[1]}
+    result = service.search(SearchRequest(q=typed, per_page=10))
+    assert result.rewritten and result.rewritten["text"] == read
+    assert [h.title for h in result.hits if read.lower() not in text[h.id]] == []
+
+
+def test_a_letter_changed_in_two_things_is_not_one_edit(service) -> None:
+    # trở and tra are commoner than trần, but ở for ầ, a for ầ change a letter and its marks: two slips of the keys
+    result = service.search(SearchRequest(q="ông Trầ", per_page=10))
+    assert result.rewritten and result.rewritten["text"] == "ông Trần", result.rewritten

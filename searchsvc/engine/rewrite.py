@@ -58,6 +58,7 @@ class Alternative:
     typed: str
     options: list[str]
     runs: list[str]
+    as_typed: bool = False  # the option is the word as typed, kept below its correction (``typed``)
 
 
 @dataclass
@@ -262,7 +263,8 @@ class Reader:
             neighbours = [(replaced[j], j < i) for j in (i - 1, i + 1)
                           if 0 <= j < len(lowered) and lowered[j].isalpha()]
             core = m.group(0)[cores[i][0]:cores[i][1]]
-            name = mixed and i > 0 and core[:1].isupper()
+            # A name: a capital among lower-case words (bà Ái), or a word all in capitals (BYT: Bộ Y tế)
+            name = mixed and ((i > 0 and core[:1].isupper()) or (len(core) > 1 and core.isupper()))
             # Capitals on a word the index knows that is no Vietnamese syllable: an abbreviation or a foreign
             # name (BS, NHNN, Messi), left as typed; such a word typed in lower case may be a typo (nng dân).
             foreign = core.isascii() and not core.islower() and not is_syllable(s) and self.speller.knows(s)
@@ -280,13 +282,14 @@ class Reader:
             options = [_like(typed, o) for o in options]
             # A word the index knows is still matched as typed, below its correction (the reader may have
             # meant it); one it does not know matches nothing as typed: the next likeliest corrections instead.
-            alternatives = [typed] if self.speller.knows(s) else options[1:]
+            known = self.speller.knows(s)
+            alternatives = [typed] if known else options[1:]
             replaced[i] = options[0].lower()
             typed = options[0]
             pieces.append(text[m.start():a] + typed + text[b:m.end()])
             if alternatives:
                 runs = [text[:a] + o + text[b:] for o in alternatives]
-                out.alternatives.append(Alternative("typo", typed, alternatives, runs))
+                out.alternatives.append(Alternative("typo", typed, alternatives, runs, as_typed=known))
         pieces.append(text[last:])
         return "".join(pieces)
 

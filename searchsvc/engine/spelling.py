@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import math
 import threading
+import unicodedata
 from collections.abc import Container
+from functools import lru_cache
 
 import numpy as np
 
@@ -36,6 +38,7 @@ MIN_WORD_COUNT = 2  # a correction must be a word (or syllable) the index uses a
 KNOWN_RATIO = 30  # a known syllable is corrected only to one the index uses this many times more (and the
 # word it makes with a neighbour this many times more than any word the typed one makes there)
 RARE_SHARE = 1e-5  # and only if it is rare: at most this share of the index's words (cổng chính stays)
+TYPO_SHARE = 1e-6  # a syllable no dictionary has, this rare, is the typo of a few articles (vệc: 3 of 17M words)
 # A common one only where it stands beside its neighbours as the index (almost) never has them: one letter from a
 # word with a neighbour the index uses at least CONTEXT_WORD times, and PAIR_RATIO times more than it has the typed
 # syllable beside either neighbour (hâm mộ bón đá: bóng đá; chất bổ stays: the index has it side by side).
@@ -143,19 +146,26 @@ class Speller:
         known = syllable in self._syllables or syllable in self._vietnamese
         if known and not neighbours:
             return []
-        if known and self.syllable_count(syllable) > RARE_SHARE * self._tokens:
+        typed = self.syllable_count(syllable) if known else 0
+        if typed > RARE_SHARE * self._tokens:
             return [] if name else self._out_of_place(syllable, neighbours)
         options = self.near(syllable)
         if not options:
             return []
         in_words = sorted(((word_with(o), o) for o in options), reverse=True)
-        if known:
+        # A syllable the index has only as the typos of a few articles (vệc, nghệp: no Vietnamese word as
+        # written, nor in one with its neighbour) is read as one it does not know, from the near ones used far more.
+        misspelt = (not name and syllable not in self._vietnamese and typed <= TYPO_SHARE * self._tokens
+                    and word_with(syllable) < MIN_WORD_COUNT)
+        if known and not misspelt:
             count, best = in_words[0]
-            typed = self.syllable_count(syllable)
             if (count < max(MIN_WORD_COUNT, KNOWN_RATIO * word_with(syllable))
-                    or self.syllable_count(best) < KNOWN_RATIO * typed or typed > RARE_SHARE * self._tokens):
+                    or self.syllable_count(best) < KNOWN_RATIO * typed):
                 return []
             return [best]
+        if typed:
+            options = [o for o in options if self.syllable_count(o) >= KNOWN_RATIO * typed]
+            in_words = [(count, o) for count, o in in_words if o in options]
         ranked = [o for count, o in in_words if count >= MIN_WORD_COUNT]
         if syllable.isascii() and not is_syllable(syllable):
             # Not Vietnamese as typed (GIST, Natto, Lissa): a foreign name the index lacks, unless a
@@ -311,5 +321,29 @@ def _keys(p, docs: np.ndarray) -> np.ndarray:
 
 
 def _one_substitution(a: str, b: str) -> bool:
-    return len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    """One letter changed in one thing: its base letter, its shape (ư for u, đ for d) or its tone, i and y
+    being one letter spelt two ways (kĩ, kỹ; buit: buýt). A letter changed in two (ạ for ừ: another vowel,
+    shape and tone) is two slips of the keys, not a typo one away: counted as one, ``bừn`` was read as the
+    common *bạn* rather than *bừng*, ``Quỳn`` as *Quan*."""
+    if len(a) != len(b):
+        return False
+    changed = [(x, y) for x, y in zip(a, b, strict=True) if x != y]
+    if len(changed) != 1:
+        return False
+    x, y = changed[0]
+    return sum(p != q for p, q in zip(_letter(x), _letter(y), strict=True)) <= 1
+
+
+_TONE_MARKS = frozenset("\u0300\u0301\u0309\u0303\u0323")  # huyền, sắc, hỏi, ngã, nặng
+
+
+@lru_cache(maxsize=512)
+def _letter(ch: str) -> tuple[str, str, str]:
+    """A letter as its base, its shape mark and its tone: ``ừ`` is (u, horn, huyền), ``đ`` (d, stroke, none),
+    ``ý`` (i, none, sắc)."""
+    if ch in "đĐ":
+        return "d", "đ", ""
+    base, *marks = unicodedata.normalize("NFD", ch)
+    base = {"y": "i", "Y": "I"}.get(base, base)
+    return base, "".join(m for m in marks if m not in _TONE_MARKS), "".join(m for m in marks if m in _TONE_MARKS)
 
