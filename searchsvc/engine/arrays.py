@@ -195,6 +195,20 @@ def _select(p: PostingArrays, keep: np.ndarray) -> PostingArrays:
     return out
 
 
+def position_keys(p: PostingArrays, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(document << 32 | position) of every position ``p`` holds in ``docs`` (sorted), sorted, as int64, and the
+    index in ``docs`` of each: how proximity, phrases, passages and highlighting read positions."""
+    if not len(p.ids) or p.positions is None or not len(docs):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    slots = np.searchsorted(p.ids, docs)
+    slots[slots >= len(p.ids)] = 0
+    present = p.ids[slots] == docs
+    slots = slots[present]
+    starts, stops = p.pos_starts[slots], p.pos_starts[slots + 1]
+    which = np.repeat(np.flatnonzero(present), stops - starts)
+    return (docs[which].astype(np.int64) << np.int64(32)) | p.positions[ranges(starts, stops)], which
+
+
 def ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
     """The indexes start..stop-1 of every range, laid end to end."""
     lengths = stops - starts

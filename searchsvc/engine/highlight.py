@@ -16,7 +16,7 @@ from html import escape
 import numpy as np
 
 from searchsvc.analysis.vietnamese import fold, normalize
-from searchsvc.engine.arrays import IndexArrays
+from searchsvc.engine.arrays import IndexArrays, position_keys
 from searchsvc.index.codec import unpack_offsets
 from searchsvc.index.schema import FOLDED, field_name
 
@@ -54,15 +54,11 @@ def load_spans(
     pairs = set(zip(folded_marks, folded_marks[1:], strict=False))
     found: dict[int, dict[int, str]] = {doc: {} for doc in docs}  # doc -> position -> folded syllable
     common = _common(arrays, fieldname, list(dict.fromkeys(folded_marks)))
+    wanted = np.array(docs, dtype=np.int64)
     for folded in dict.fromkeys(folded_marks):
-        postings = arrays.postings(fieldname, folded, positions=True)
-        if not len(postings.ids) or postings.positions is None:
-            continue
-        for doc, slot in zip(docs, np.searchsorted(postings.ids, docs).tolist(), strict=True):
-            if slot < len(postings.ids) and postings.ids[slot] == doc:
-                start, stop = postings.pos_starts[slot], postings.pos_starts[slot + 1]
-                for p in postings.positions[start:stop].tolist():
-                    found[doc][p] = folded
+        keys, which = position_keys(arrays.postings(fieldname, folded, positions=True), wanted)
+        for i, p in zip(which.tolist(), (keys & 0xFFFFFFFF).tolist(), strict=True):
+            found[docs[i]][p] = folded
     spans: dict[int, list[tuple[int, int]]] = {}
     for doc in docs:
         table = unpack_offsets(offsets.get(doc) or b"")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from searchsvc.engine.arrays import IndexArrays, ranges
+from searchsvc.engine.arrays import IndexArrays, position_keys
 from searchsvc.engine.query import Analyzed, Phrase, Plan
 from searchsvc.index.mapped import PostingArrays
 from searchsvc.index.schema import FOLDED, SYLLABLE, TEXT_PARTS, WORD, field_name
@@ -202,16 +202,7 @@ class Ranker:
             if found is None:
                 found = memo[(part, syllable)] = self.positions(part, syllable, docs)
             return found
-        p = self.arrays.postings(field_name(part, FOLDED), syllable, positions=True)
-        if not len(p.ids) or p.positions is None:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        slots = np.searchsorted(p.ids, docs)
-        slots[slots >= len(p.ids)] = 0
-        present = p.ids[slots] == docs
-        slots = slots[present]
-        starts, stops = p.pos_starts[slots], p.pos_starts[slots + 1]
-        which = np.repeat(np.flatnonzero(present), stops - starts)
-        return (docs[which].astype(np.int64) << _KEY_SHIFT) | p.positions[ranges(starts, stops)], which
+        return position_keys(self.arrays.postings(field_name(part, FOLDED), syllable, positions=True), docs)
 
     def pair_scores(self, a: Analyzed, docs: np.ndarray, memo: dict | None = None) -> np.ndarray:
         """Proximity for the candidates ``docs`` (sorted): query neighbours found side by side, BM25F-saturated."""
