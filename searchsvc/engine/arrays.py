@@ -30,7 +30,7 @@ from searchsvc.index.mapped import PostingArrays
 # the count, highlighting; 240 asks for 40 lists, measured), and common syllables recur across questions.
 # Small next to the mapped files, which the page cache shares (issue 16: private memory <= 150 MiB a worker).
 DEFAULT_CACHE_MB = 64
-EMPTY = PostingArrays(np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32))
+EMPTY = PostingArrays(np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32))
 log = logging.getLogger(__name__)
 
 
@@ -150,9 +150,11 @@ class IndexArrays:
             keep = self.live[out.ids]
             if not keep.all():
                 out = _select(out, keep)
-        out.ids = out.ids.astype(np.int32, copy=False)
+        # Indexes as numpy's own index type: gathering and scattering by int32 numbers converted them on every
+        # use (a common word's scatter at 148k articles: 0.71 against 0.38 ms).
+        out.ids = out.ids.astype(np.intp, copy=False)
         if out.positions is not None:
-            out.pos_starts = out.pos_starts.astype(np.int32, copy=False)
+            out.pos_starts = out.pos_starts.astype(np.intp, copy=False)
         return out
 
     def doc_frequency(self, fieldname: str, text: str) -> int:

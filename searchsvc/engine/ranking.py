@@ -142,8 +142,12 @@ class Ranker:
             scores[p.ids] += w * tf / (tf + K1)
             return
         full = np.zeros(self.n, dtype=np.float32)
-        for p, part, unit in lists:
-            full[p.ids] += PART_WEIGHTS[part] * p.freqs * self.norm(part, unit)[p.ids]
+        for i, (p, part, unit) in enumerate(lists):
+            tf = PART_WEIGHTS[part] * p.freqs * self.norm(part, unit)[p.ids]
+            if i:
+                full[p.ids] += tf
+            else:
+                full[p.ids] = tf  # 0 + tf, without reading the zeros back
         if postings * DENSE_SHARE < self.n:
             ids = np.flatnonzero(full > 0)  # every posting adds more than 0
             tf = full[ids]
@@ -279,7 +283,7 @@ class Ranker:
                 for offset, f in enumerate(folded[1:], start=1):
                     nxt, _ = self.positions(part, f, docs)
                     keys = keys[_within(keys + offset, nxt)]
-                docs = np.unique(keys >> _KEY_SHIFT).astype(np.int32)
+                docs = np.unique(keys >> _KEY_SHIFT)
             found = np.zeros(self.n, dtype=bool)
             found[docs] = True
             if a.accented:

@@ -285,14 +285,14 @@ class SegmentPostings:
                                   "their checksum")
             self.verified[i] = True
         idw, fw, pw = _WIDTHS[widths & 3], _WIDTHS[widths >> 2 & 3], _WIDTHS[widths >> 4 & 3]
-        ids = np.cumsum(np.frombuffer(raw, dtype=idw, count=n), dtype=np.int32)
+        ids = np.cumsum(np.frombuffer(raw, dtype=idw, count=n), dtype=np.intp)
         at = _align(n * idw.itemsize)
         stored = np.frombuffer(raw, dtype=fw, count=n, offset=at)
         out = PostingArrays(ids, stored.astype(np.float32))
         if positions and widths & 64:
             pos = np.frombuffer(raw, dtype=pw, count=npos, offset=_align(at + n * fw.itemsize))
             out.positions = pos.view(np.int32) if pw.itemsize == 4 else pos  # a view of the map: no copy
-            out.pos_starts = np.zeros(n + 1, dtype=np.int32)
+            out.pos_starts = np.zeros(n + 1, dtype=np.intp)
             np.cumsum(stored, out=out.pos_starts[1:])
         return out
 
