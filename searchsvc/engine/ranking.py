@@ -183,6 +183,15 @@ class Ranker:
                               fold_weight * counts(f, a.question_folded)))
         return out
 
+    def most(self, a: Analyzed) -> float:
+        """At most what an article can score for ``a`` in stage one: each clause's weight times its idf."""
+        total = 0.0
+        for c in self.clauses(a):
+            lists, _ = self._lists(c)
+            if lists:
+                total += c.weight * self.idf(max(len(p.ids) for p, _, _ in lists))
+        return total
+
     def score_terms(self, a: Analyzed, parts: tuple[str, ...] = TEXT_PARTS, weight: float = 1.0) -> np.ndarray:
         scores = np.zeros(self.n, dtype=np.float32)
         for c in self.clauses(a, parts, weight):

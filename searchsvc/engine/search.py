@@ -680,8 +680,8 @@ def _expand(plan, rewrites: list[Rewrite], ranker: Ranker) -> None:
                 runs = [mark_question_words(analyze(run)) for run in alt.runs]
                 weight = EXPANSION_WEIGHTS[alt.kind]
                 if alt.as_typed:
-                    most = _most(ranker, _word_of(words, typed))
-                    weight *= min([1.0] + [most / m for o in options if (m := _most(ranker, o)) > most])
+                    most = ranker.most(_word_of(words, typed))
+                    weight *= min([1.0] + [most / m for o in options if (m := ranker.most(o)) > most])
                 plan.expanded.append(Expansion(typed, options, weight, runs))
     if plan.expanded:
         extra = [s for e in plan.expanded for a in e.options for s in a.syllables]
@@ -695,16 +695,6 @@ def _word_of(words: list[str], corrected: Analyzed) -> Analyzed:
         if set(syllables) & set(corrected.syllables):
             return Analyzed(" ".join(syllables), [w], syllables, [fold(s) for s in syllables])
     return corrected
-
-
-def _most(ranker: Ranker, a: Analyzed) -> float:
-    """The most an article can score for ``a`` in stage one: each clause's weight times its idf."""
-    total = 0.0
-    for c in ranker.clauses(a):
-        df = max((len(ranker.arrays.postings(fieldname, c.term).ids) for _, fieldname, _ in c.sources), default=0)
-        if df:
-            total += c.weight * ranker.idf(df)
-    return total
 
 
 def _rewritten(rewrites: list[Rewrite]) -> dict[str, Any] | None:
