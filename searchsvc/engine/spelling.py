@@ -170,9 +170,10 @@ class Speller:
             options = [o for o in options if self.syllable_count(o) >= KNOWN_RATIO * typed]
             in_words = [(count, o) for count, o in in_words if o in options]
         ranked = [o for count, o in in_words if count >= MIN_WORD_COUNT]
-        if syllable.isascii() and not is_syllable(syllable):
+        if syllable.isascii() and not is_syllable(syllable) and any(v in syllable for v in "aeiouy"):
             # Not Vietnamese as typed (GIST, Natto, Lissa): a foreign name the index lacks, unless a
-            # correction makes a word with its neighbour (nng dân: nông dân).
+            # correction makes a word with its neighbour (nng dân: nông dân). Not one without a vowel, which
+            # no name is (tên lửa chng hạm: chống).
             return ranked[:limit]
         by_use = sorted(((self.syllable_count(o), o) for o in options if o not in ranked), reverse=True)
         ranked += [o for count, o in by_use if count >= MIN_WORD_COUNT]
