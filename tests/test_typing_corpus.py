@@ -152,3 +152,10 @@ def test_a_letter_changed_in_two_things_is_not_one_edit(service) -> None:
     # trở and tra are commoner than trần, but ở for ầ, a for ầ change a letter and its marks: two slips of the keys
     result = service.search(SearchRequest(q="ông Trầ", per_page=10))
     assert result.rewritten and result.rewritten["text"] == "ông Trần", result.rewritten
+
+
+def test_an_unknown_word_is_read_as_the_one_its_neighbours_stand_beside(service) -> None:
+    # trên is the commonest syllable one letter from trển, but for its use the index has triển beside của far
+    # more (phát triển của): the likeliest near syllables are ranked by their neighbours, not by use alone.
+    result = service.search(SearchRequest(q="trển của vòng", per_page=10))
+    assert result.rewritten and result.rewritten["text"] == "triển của vòng", result.rewritten

@@ -46,6 +46,7 @@ CONTEXT_WORD = 100
 PAIR_RATIO = 100
 OTHER_RATIO = 5  # and the correction stands beside its other neighbour this many times more than the typed one
 TYPED_PAIRS = 10  # and the index has the typed syllable beside a neighbour at most this often (cùng nghệ sĩ: 41)
+CONTEXT_OPTIONS = 5  # near syllables (by word and use) ranked by their neighbours (5, 8 and 12 found the same)
 MAX_NEAR = 20_000  # near syllables remembered (a few MB at most)
 _WORD_FIELDS = (field_name("title", WORD), field_name("body", WORD))
 _SYLLABLE_FIELD = field_name("body", SYLLABLE)
@@ -132,8 +133,10 @@ class Speller:
         a neighbour far more used than any the typed one makes there (``Hà Nôi``); a common one only where it
         is out of place beside its neighbours (``hâm mộ bón đá``: ``bóng``; see ``_out_of_place``), and not
         when typed as a ``name`` (a capital among lower-case words: ``bà Ái``). ``chất bổ`` is not ``chất
-        nổ``, nor ``cổng chính`` ``công chính``. One it does not know: first the near syllables that make a
-        word with a neighbour (``nghên cứu``: ``nghiên``), then the most used near ones.
+        nổ``, nor ``cổng chính`` ``công chính``. One it does not know (or has only as a few articles'
+        typos: ``vệc``): first the near syllables that make a word with a neighbour (``nghên cứu``:
+        ``nghiên``), then the most used near ones; the first few of those ranked by how often the index has
+        each beside the typed neighbours (``trển của``: *triển*, not the commoner *trên*; see ``_in_context``).
         """
         self.warm()
         if not syllable.isalpha() or syllable in self._folded:
@@ -167,13 +170,27 @@ class Speller:
             options = [o for o in options if self.syllable_count(o) >= KNOWN_RATIO * typed]
             in_words = [(count, o) for count, o in in_words if o in options]
         ranked = [o for count, o in in_words if count >= MIN_WORD_COUNT]
-        if syllable.isascii() and not is_syllable(syllable):
+        if syllable.isascii() and not is_syllable(syllable) and any(v in syllable for v in "aeiouy"):
             # Not Vietnamese as typed (GIST, Natto, Lissa): a foreign name the index lacks, unless a
-            # correction makes a word with its neighbour (nng dân: nông dân).
+            # correction makes a word with its neighbour (nng dân: nông dân). Not one without a vowel, which
+            # no name is (tên lửa chng hạm: chống).
             return ranked[:limit]
         by_use = sorted(((self.syllable_count(o), o) for o in options if o not in ranked), reverse=True)
         ranked += [o for count, o in by_use if count >= MIN_WORD_COUNT]
+        if neighbours:
+            ranked = self._in_context(ranked[:CONTEXT_OPTIONS], neighbours)
         return ranked[:limit]
+
+    def _in_context(self, options: list[str], neighbours: list[tuple[str, bool]]) -> list[str]:
+        """Options ranked as a bigram model of the index's text ranks them between the typed neighbours:
+        pairs(left, o) * pairs(o, right) / uses(o), side by side as pair_count counts them (a half added to
+        each, so a pair the index lacks does not zero the rest), not a word with a neighbour first nor raw
+        pair counts: ``là loạ chó`` is *loại* (là loại 777, loại chó 13, in 20,688 uses), not *lạ* (``là_lạ``
+        is a word; là lạ 103, lạ chó 9, in 2,749 uses)."""
+        def score(o: str) -> float:
+            pairs = [self.pair_count(*((n, o) if before else (o, n))) + 0.5 for n, before in neighbours]
+            return math.prod(pairs) / (self.syllable_count(o) + 1) ** (len(pairs) - 1)
+        return sorted(options, key=score, reverse=True)
 
     def _out_of_place(self, syllable: str, neighbours: list[tuple[str, bool]]) -> list[str]:
         """A common syllable one letter from a word with a neighbour that the index uses far more, where the
