@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from searchsvc.engine.arrays import IndexArrays
+from searchsvc.engine.arrays import IndexArrays, within
 from searchsvc.engine.ranking import Ranker
 from searchsvc.index.lexicon import TITLE_FIELD as FIELD
 from searchsvc.index.lexicon import read_sorted_strings
@@ -84,9 +84,9 @@ class Completer:
         # Where the typed run starts: keys of the first syllable that the others continue side by side.
         keys = last_keys if len(folded) == 1 else self.ranker.positions("title", folded[0], docs)[0]
         for offset, f in enumerate(folded[1:-1], start=1):
-            keys = keys[np.isin(keys + offset, self.ranker.positions("title", f, docs)[0])]
+            keys = keys[within(keys + offset, self.ranker.positions("title", f, docs)[0])]
         if len(folded) > 1:
-            keys = keys[np.isin(keys + (len(folded) - 1), last_keys)]
+            keys = keys[within(keys + (len(folded) - 1), last_keys)]
         if not len(keys):
             return none
         ends = last_term[np.searchsorted(last_keys, keys + (len(folded) - 1))]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from searchsvc.engine.arrays import IndexArrays, position_keys
+from searchsvc.engine.arrays import IndexArrays, position_keys, within
 from searchsvc.engine.query import Analyzed, Phrase, Plan
 from searchsvc.index.mapped import PostingArrays
 from searchsvc.index.schema import FOLDED, SYLLABLE, TEXT_PARTS, WORD, field_name
@@ -229,7 +229,7 @@ class Ranker:
                 ky, _ = self.positions(part, y, docs, memo)
                 if not len(kx) or not len(ky):
                     continue
-                hits = _within(kx + 1, ky)
+                hits = within(kx + 1, ky)
                 counts = np.bincount(wx[hits], minlength=len(docs)).astype(np.float32)
                 tf += PART_WEIGHTS[part] * counts * self.norm(part, FOLDED)[docs]
             # How rare the pair is is not known without reading it everywhere (measured: exact pair
@@ -291,7 +291,7 @@ class Ranker:
                 keys, _ = self.positions(part, folded[0], docs)
                 for offset, f in enumerate(folded[1:], start=1):
                     nxt, _ = self.positions(part, f, docs)
-                    keys = keys[_within(keys + offset, nxt)]
+                    keys = keys[within(keys + offset, nxt)]
                 docs = np.unique(keys >> _KEY_SHIFT)
             found = np.zeros(self.n, dtype=bool)
             found[docs] = True
@@ -415,15 +415,6 @@ class Ranker:
         for part in TEXT_PARTS:
             mask[self.arrays.postings(field_name(part, FOLDED), syllable).ids] = True
         return mask
-
-
-def _within(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
-    """np.isin for a sorted second array (position keys are): a binary search instead of a sort."""
-    if not len(sorted_keys):
-        return np.zeros(len(keys), dtype=bool)
-    slots = np.searchsorted(sorted_keys, keys)
-    slots[slots == len(sorted_keys)] = 0
-    return sorted_keys[slots] == keys
 
 
 def _run_starts(values: np.ndarray) -> np.ndarray:

@@ -29,6 +29,7 @@ import numpy as np
 from searchsvc.analysis.input_methods import is_syllable
 from searchsvc.analysis.pyvi_features import syllables as pyvi_syllables
 from searchsvc.analysis.vietnamese import fold, unify_tones
+from searchsvc.engine.arrays import position_keys, within
 from searchsvc.index.lexicon import Spelling, StringMap, StringMultiMap, deletions
 from searchsvc.index.schema import FOLDED, SYLLABLE, TEXT_PARTS, WORD, field_name
 
@@ -261,10 +262,8 @@ class Speller:
         docs = np.flatnonzero(both == 4)
         if not len(docs):
             return 0
-        keys = [_keys(p, docs) for p in (a, b)]
-        at = np.searchsorted(keys[1], keys[0] + 1)
-        at[at >= len(keys[1])] = 0
-        return int((keys[1][at] == keys[0] + 1).sum())
+        first_keys, second_keys = (position_keys(p, docs)[0] for p in (a, b))
+        return int(within(first_keys + 1, second_keys).sum())
 
     def restore_diacritics(self, syllables: list[str]) -> list[str]:
         """Accented words for folded syllables, split into the known words the index makes likeliest
@@ -326,15 +325,6 @@ class Speller:
             fields = (*_WORD_FIELDS, _SYLLABLE_FIELD)
             out.append(max(options, key=lambda o: self._frequency(o, fields)) if options else s)
         return out
-
-
-def _keys(p, docs: np.ndarray) -> np.ndarray:
-    """(document << 32 | position) of a posting list's positions in ``docs`` (sorted, all in the list), sorted."""
-    at = np.searchsorted(p.ids, docs)
-    starts, stops = p.pos_starts[at].astype(np.int64), p.pos_starts[at + 1].astype(np.int64)
-    lengths = stops - starts
-    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))
-    return (np.repeat(docs.astype(np.int64), lengths) << 32) | p.positions[offsets].astype(np.int64)
 
 
 def _one_substitution(a: str, b: str) -> bool:
