@@ -1,7 +1,7 @@
 """Search latency through HTTP at news scale: one warm client (median, p95), then throughput at 8 clients.
 
     .venv/bin/python bench/latency.py --index /tmp/bench/ix48k --every 5 [--limit N] [--workers 2] [--clients 8]
-        [--warmup 1] [--requests N] [--seconds 120] [--port P]
+        [--warmup 1] [--requests N] [--seconds 120] [--port P] [--verbatim]
 
 The index must be a built one, e.g. ../shared/corpus plus ../shared/eval/uit_vinewsqa/docs.jsonl (about 48k
 articles; `python bench/index.py --keep DIR`). It is served by
@@ -22,6 +22,9 @@ request to the last byte of the answer); each answer must be 200 with hits that 
 3. --clients threads (default 8), each with its own connection, share the same questions in turn until --requests
    answers (default: one pass over the questions) or --seconds: requests/s, median, p95, errors.
 4. Single client again with the questions without diacritics (``analysis.vietnamese.fold``), after warming those.
+
+With --verbatim, between 2 and 3: each question asked as typed and with ``verbatim=1`` (the text taken as it is,
+not read for Telex keys, typos or abbreviations), the two in turn: what the reading of issue 15 costs, paired.
 
 Issue-3 targets (single client, with diacritics): p95 <= 100 ms, median <= 40 ms. Percentiles are nearest-rank.
 Prints a JSON summary and writes it to bench/results/latency-<timestamp>.json. Exit status 1 when any request
@@ -83,8 +86,8 @@ class Answer:
     reused: bool  # sent on a connection that was already open
 
 
-def search_path(query: str) -> str:
-    return "/api/search?" + urlencode({"q": query, "per_page": PER_PAGE})
+def search_path(query: str, verbatim: bool = False) -> str:
+    return "/api/search?" + urlencode({"q": query, "per_page": PER_PAGE, **({"verbatim": 1} if verbatim else {})})
 
 
 class Client:
@@ -96,8 +99,8 @@ class Client:
     def close(self) -> None:
         self.conn.close()
 
-    def ask(self, qid: str, query: str) -> Answer:
-        path = search_path(query)
+    def ask(self, qid: str, query: str, verbatim: bool = False) -> Answer:
+        path = search_path(query, verbatim)
         reused = self.conn.sock is not None
         status, took, hits, unmarked, error = 0, None, 0, 0, None
         start = time.perf_counter()
@@ -157,6 +160,25 @@ def single_client(port: int, questions: list[tuple[str, str]]) -> dict[str, Any]
     finally:
         client.close()
     return summarize(answers, time.perf_counter() - start, slowest=SLOWEST)
+
+
+def typed_and_verbatim(port: int, questions: list[tuple[str, str]]) -> dict[str, Any]:
+    """Each question as typed (read for Telex, typos, abbreviations: issue 15) and with ``verbatim=1`` (taken as
+    it is), one after the other in turn, one client: what reading a query costs, paired on the same warm server."""
+    client = Client(port)
+    typed: list[Answer] = []
+    verbatim: list[Answer] = []
+    start = time.perf_counter()
+    try:
+        for i, (qid, q) in enumerate(questions):
+            for as_is in ((False, True) if i % 2 else (True, False)):
+                (verbatim if as_is else typed).append(client.ask(qid, q, verbatim=as_is))
+    finally:
+        client.close()
+    elapsed = time.perf_counter() - start
+    out = summarize(typed, elapsed, slowest=SLOWEST)
+    out["verbatim"] = summarize(verbatim, elapsed, slowest=SLOWEST)
+    return out
 
 
 def concurrent_clients(port: int, questions: list[tuple[str, str]], clients: int, requests: int,
@@ -267,6 +289,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=120.0, help="time limit of the throughput phase (default 120)")
     ap.add_argument("--port", type=int, default=None, help="port for gunicorn on 127.0.0.1 (default: a free one)")
     ap.add_argument("--no-folded", action="store_true", help="skip the run without diacritics")
+    ap.add_argument("--verbatim", action="store_true",
+                    help="also ask each question with verbatim=1, in turn with the normal ask (the reading's cost)")
     args = ap.parse_args()
     if not EVAL.is_dir():
         sys.exit(f"skipped: {EVAL} is absent")
@@ -313,6 +337,10 @@ def main() -> None:
 
         phase("warmup", lambda: warm_up(port, questions, args.warmup))
         phase("single_client", lambda: single_client(port, questions))
+        if args.verbatim:
+            phase("typed_and_verbatim", lambda: typed_and_verbatim(port, questions))
+            v = result["typed_and_verbatim"]["verbatim"]["latency_ms"]
+            print(f"  verbatim=1: median {v['median']} ms, p95 {v['p95']} ms", file=sys.stderr, flush=True)
         phase("concurrent", lambda: concurrent_clients(port, questions, args.clients, requests, args.seconds))
         if not args.no_folded:
             phase("warmup_without_diacritics", lambda: warm_up(port, folded, args.warmup))
