@@ -32,6 +32,8 @@ from searchsvc.index.mapped import PostingArrays
 DEFAULT_CACHE_MB = 64
 EMPTY = PostingArrays(np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32))
 log = logging.getLogger(__name__)
+KEY_SHIFT = np.int64(32)  # a position key is document << KEY_SHIFT | position (position_keys)
+POSITION = 0xFFFFFFFF  # key & POSITION is the position
 
 
 class DamagedIndex(Exception):
@@ -208,7 +210,7 @@ def position_keys(p: PostingArrays, docs: np.ndarray) -> tuple[np.ndarray, np.nd
     slots = slots[present]
     starts, stops = p.pos_starts[slots], p.pos_starts[slots + 1]
     which = np.repeat(np.flatnonzero(present), stops - starts)
-    return (docs[which].astype(np.int64) << np.int64(32)) | p.positions[ranges(starts, stops)], which
+    return (docs[which].astype(np.int64) << KEY_SHIFT) | p.positions[ranges(starts, stops)], which
 
 
 def within(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:

@@ -15,13 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from searchsvc.engine.arrays import IndexArrays, within
+from searchsvc.engine.arrays import KEY_SHIFT, POSITION, IndexArrays, within
 from searchsvc.engine.ranking import Ranker
 from searchsvc.index.lexicon import TITLE_FIELD as FIELD
 from searchsvc.index.lexicon import read_sorted_strings
 
 MAX_PREFIX_TERMS = 64
-_SHIFT = np.int64(32)
 
 
 @dataclass
@@ -90,15 +89,15 @@ class Completer:
         if not len(keys):
             return none
         ends = last_term[np.searchsorted(last_keys, keys + (len(folded) - 1))]
-        per_title = np.unique((keys >> _SHIFT) * len(last) + ends)  # an ending counts once a title
+        per_title = np.unique((keys >> KEY_SHIFT) * len(last) + ends)  # an ending counts once a title
         counts = np.bincount(per_title % len(last), minlength=len(last))
         example = np.full(len(last), -1, dtype=np.int64)
         example[(per_title % len(last))[::-1]] = (per_title // len(last))[::-1]  # the first title with each
         endings = sorted(((last[i], int(n), int(example[i])) for i, n in enumerate(counts) if n),
                          key=lambda ending: -ending[1])
         keys = np.sort(keys)
-        found, first = np.unique(keys >> _SHIFT, return_index=True)
-        starts = (keys[first] & 0xFFFFFFFF) > 0
+        found, first = np.unique(keys >> KEY_SHIFT, return_index=True)
+        starts = (keys[first] & POSITION) > 0
         lengths = self.arrays.lengths(FIELD)[found]
         newest = -self.arrays.published()[found]
         order = np.lexsort((found, newest, lengths, starts))

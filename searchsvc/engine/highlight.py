@@ -16,7 +16,7 @@ from html import escape
 import numpy as np
 
 from searchsvc.analysis.vietnamese import fold, normalize
-from searchsvc.engine.arrays import IndexArrays, position_keys
+from searchsvc.engine.arrays import POSITION, IndexArrays, position_keys
 from searchsvc.index.codec import unpack_offsets
 from searchsvc.index.schema import FOLDED, field_name
 
@@ -57,7 +57,7 @@ def load_spans(
     wanted = np.array(docs, dtype=np.int64)
     for folded in dict.fromkeys(folded_marks):
         keys, which = position_keys(arrays.postings(fieldname, folded, positions=True), wanted)
-        for i, p in zip(which.tolist(), (keys & 0xFFFFFFFF).tolist(), strict=True):
+        for i, p in zip(which.tolist(), (keys & POSITION).tolist(), strict=True):
             found[docs[i]][p] = folded
     spans: dict[int, list[tuple[int, int]]] = {}
     for doc in docs:

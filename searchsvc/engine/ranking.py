@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from searchsvc.engine.arrays import IndexArrays, position_keys, within
+from searchsvc.engine.arrays import KEY_SHIFT, POSITION, IndexArrays, position_keys, within
 from searchsvc.engine.query import Analyzed, Phrase, Plan
 from searchsvc.index.mapped import PostingArrays
 from searchsvc.index.schema import FOLDED, SYLLABLE, TEXT_PARTS, WORD, field_name
@@ -48,7 +48,6 @@ ALTERNATIVE_PHRASE_BOOST = 2.0
 TYPO_WEIGHT = 0.7  # a correction of a word typed (Hà Nôi: Hà Nội) counts below the words as typed
 SYNONYM_WEIGHT = 0.9  # UBND: ủy ban nhân dân
 EXPANSION_WEIGHTS = {"typo": TYPO_WEIGHT, "synonym": SYNONYM_WEIGHT}
-_KEY_SHIFT = np.int64(32)
 
 
 @dataclass
@@ -251,7 +250,7 @@ class Ranker:
             keys, which, term_ids = [], [], []
             for i, t in enumerate(terms):
                 k, w = self.positions(part, t, docs, memo)
-                keys.append(k & 0xFFFFFFFF)
+                keys.append(k & POSITION)
                 which.append(w)
                 term_ids.append(np.full(len(k), i, dtype=np.int64))
             pos, doc, tid = np.concatenate(keys), np.concatenate(which), np.concatenate(term_ids)
@@ -292,7 +291,7 @@ class Ranker:
                 for offset, f in enumerate(folded[1:], start=1):
                     nxt, _ = self.positions(part, f, docs)
                     keys = keys[within(keys + offset, nxt)]
-                docs = np.unique(keys >> _KEY_SHIFT)
+                docs = np.unique(keys >> KEY_SHIFT)
             found = np.zeros(self.n, dtype=bool)
             found[docs] = True
             if a.accented:
