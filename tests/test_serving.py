@@ -157,6 +157,12 @@ def server(served_index: Path, tmp_path: Path) -> Iterator[Server]:
         stop_gunicorn(proc)
 
 
+def mapped_files(pid: int) -> set[str]:
+    """The paths of the files a process maps (``/proc/PID/maps``, the sixth column)."""
+    fields = (line.split(maxsplit=5) for line in Path(f"/proc/{pid}/maps").read_text().splitlines())
+    return {f[5] for f in fields if len(f) == 6}
+
+
 def get(srv: Server, path: str) -> tuple[int, str, bytes]:
     conn = http.client.HTTPConnection(srv.host, srv.port, timeout=HTTP_TIMEOUT_S)
     try:
@@ -385,9 +391,7 @@ def test_reindex_while_serving(server: Server, served_index: Path, tmp_path: Pat
     written = {f.name for f in new_gen.glob("*.mapped")}
     assert "docs.mapped" in written and "spelling.mapped" in written and len(written) > 2, written
     for pid in workers_before:
-        mapped_now = {Path(line.split(maxsplit=5)[5]).name
-                      for line in Path(f"/proc/{pid}/maps").read_text().splitlines()
-                      if len(line.split(maxsplit=5)) == 6 and line.split(maxsplit=5)[5].startswith(f"{new_gen}/")}
+        mapped_now = {Path(path).name for path in mapped_files(pid) if path.startswith(f"{new_gen}/")}
         assert written <= mapped_now, f"worker {pid} maps {sorted(mapped_now)} of {new_gen.name}, not all of {written}"
     assert not list((tmp_path / "tmp").glob("searchsvc-mapped-*")), "a worker derived mapped data itself"
     assert server.proc.poll() is None
