@@ -35,27 +35,30 @@ def deletions(word: str) -> set[str]:
 # --- tables of strings --------------------------------------------------------------------------------------
 
 
+def _bounds(lengths: list[int]) -> np.ndarray:
+    """Where each of a run of pieces of these lengths starts, and the end of the last (len + 1 offsets)."""
+    bounds = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=bounds[1:])
+    return bounds
+
+
+def _packed(blobs: list[bytes]) -> dict[str, np.ndarray]:
+    """Byte strings end to end (``blob``) and where each starts (``starts``)."""
+    return {"starts": _bounds([len(b) for b in blobs]), "blob": np.frombuffer(b"".join(blobs), dtype=np.uint8)}
+
+
 def string_table(strings: Iterable[str]) -> tuple[list[str], dict[str, np.ndarray]]:
     """Strings in the order of their hashes, and the arrays that store them (``hashes``, ``starts``, ``blob``)."""
     encoded = sorted(((hash64(b), b) for b in {s.encode("utf-8") for s in strings}), key=lambda x: x[0])
     blobs = [b for _, b in encoded]
-    starts = np.zeros(len(blobs) + 1, dtype=np.int64)
-    np.cumsum([len(b) for b in blobs], out=starts[1:])
-    arrays = {
-        "hashes": np.array([h for h, _ in encoded], dtype=np.uint64),
-        "starts": starts,
-        "blob": np.frombuffer(b"".join(blobs), dtype=np.uint8),
-    }
+    arrays = {"hashes": np.array([h for h, _ in encoded], dtype=np.uint64), **_packed(blobs)}
     return [b.decode("utf-8") for b in blobs], arrays
 
 
 def sorted_strings(counted: dict[str, int]) -> dict[str, np.ndarray]:
     """Strings in sorted order with a count each (``starts``, ``blob``, ``counts``), for prefix searches."""
     order = sorted(counted)
-    blobs = [s.encode("utf-8") for s in order]
-    starts = np.zeros(len(blobs) + 1, dtype=np.int64)
-    np.cumsum([len(b) for b in blobs], out=starts[1:])
-    return {"starts": starts, "blob": np.frombuffer(b"".join(blobs), dtype=np.uint8),
+    return {**_packed([s.encode("utf-8") for s in order]),
             "counts": np.array([counted[s] for s in order], dtype=np.int64)}
 
 
@@ -192,9 +195,7 @@ def derive_spelling(reader, path: Path) -> dict[str, Any]:
     accent_arrays["values"] = np.array([word_number[accents[k]] for k in accent_order], dtype=np.int32)
     deletion_order, deletion_arrays = string_table(by_deletion)
     lists = [sorted(syllable_number[s] for s in by_deletion[d]) for d in deletion_order]
-    bounds = np.zeros(len(lists) + 1, dtype=np.int64)
-    np.cumsum([len(x) for x in lists], out=bounds[1:])
-    deletion_arrays["bounds"] = bounds
+    deletion_arrays["bounds"] = _bounds([len(x) for x in lists])
     deletion_arrays["values"] = np.array([i for x in lists for i in x], dtype=np.int32)
     # Folded syllables typed as such (ha noi), not typos the index happens to hold (nng, vnh).
     _, folded_arrays = string_table(f for s in syllables if (f := fold(s)) != s)
