@@ -112,11 +112,12 @@ def evaluate(service, questions, transform=lambda q: q, worst: float = 1.0) -> d
     other one whose score times ``worst`` reaches its own (see --worst-case)."""
     from searchsvc.engine.search import SearchRequest
 
-    rr, hits10, ndcg, times = [], 0, [], []
+    rr, hits10, ndcg, times, totals = [], 0, [], [], []
     for _, query, relevant in questions:
         start = time.perf_counter()
         result = service.search(SearchRequest(q=transform(query), per_page=10 if worst <= 1 else 50))
         times.append((time.perf_counter() - start) * 1000)
+        totals.append(result.total)
         ids = [h.id for h in result.hits]
         rank = ids.index(relevant) + 1 if relevant in ids else None
         if rank is not None and worst > 1:
@@ -137,6 +138,9 @@ def evaluate(service, questions, transform=lambda q: q, worst: float = 1.0) -> d
         "mrr@10": round(sum(rr) / n, 4),
         "recall@10": round(hits10 / n, 4),
         "ndcg@10": round(sum(ndcg) / n, 4),
+        # The count a reader is told (issue 15: at most 2 % of the collection at the median).
+        "median_total": statistics.median(totals),
+        "median_total_share": round(statistics.median(totals) / service.current().arrays.doc_count, 4),
         **timing(times),
     }
 
