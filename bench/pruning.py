@@ -15,6 +15,11 @@ true theta, and counts the documents that an exact pruning would still have to s
 
 Prints the median and 90th percentile share of the collection, and the share of postings in essential lists.
 These are ideal bounds, taken from the exhaustive scores: a real implementation can only be looser.
+
+With ``--built``, measures the pruning that is built (ranking.Ranker._pruned, cell maxima written by the
+indexer) instead: for each question asked through SearchService, pruned and exhaustive in alternating rounds,
+the CPU time of each (p50 / p95), the share of questions pruned and of documents scored exactly, and whether
+every page (hits, scores, snippets, count, facets) was the same.
 """
 
 from __future__ import annotations
@@ -28,9 +33,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from relevance import load  # noqa: E402  (bench/ is not a package)
 
+from searchsvc.engine import ranking  # noqa: E402
 from searchsvc.engine.query import build, parse  # noqa: E402
 from searchsvc.engine.ranking import CANDIDATES  # noqa: E402
-from searchsvc.engine.search import SearchService  # noqa: E402
+from searchsvc.engine.search import SearchRequest, SearchService  # noqa: E402
 
 
 def split(bounds: list[float], theta: float) -> int:
@@ -49,7 +55,12 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=3)
     ap.add_argument("--limit", type=int, default=100)
     ap.add_argument("--blocks", type=int, action="append", help="block sizes in documents (default 64, 512)")
+    ap.add_argument("--built", action="store_true", help="measure the pruning that is built, against exhaustive")
+    ap.add_argument("--rounds", type=int, default=3, help="with --built: alternating rounds of each")
     args = ap.parse_args()
+    if args.built:
+        built(args)
+        return
     blocks = args.blocks or [64, 512]
     service = SearchService(args.index)
     service.warm()
@@ -102,6 +113,51 @@ def main() -> None:
         print(f"| {name} | {np.median(values):.3f} | {np.percentile(values, 90):.3f} |")
     print(f"Postings in the essential lists (list maxima): median {np.median(essential_postings):.3f} of all the "
           "question's postings")
+
+
+def built(args: argparse.Namespace) -> None:
+    import statistics
+    import time
+
+    service = SearchService(args.index)
+    service.warm()
+    n = service.current().ranker.n
+    questions = [q for _, q, _ in load(every=args.every, limit=args.limit)]
+    exact: list[int] = []
+    real = ranking.Ranker._score_docs
+
+    def counting(self, clauses, scored, groups, docs, any_word):
+        exact.append(len(docs))
+        return real(self, clauses, scored, groups, docs, any_word)
+
+    ranking.Ranker._score_docs = counting
+    pages: dict[bool, list] = {True: [], False: []}
+    times: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    shares: list[float] = []
+    for q in questions:  # warm both paths
+        service.search(SearchRequest(q=q, per_page=10))
+    for r in range(args.rounds):
+        for on in (True, False):
+            ranking.PRUNING = on
+            spent = []
+            for q in questions:
+                before = len(exact)
+                t = time.process_time()
+                result = service.search(SearchRequest(q=q, per_page=10))
+                spent.append((time.process_time() - t) * 1000)
+                if r == 0:
+                    pages[on].append((result.total, result.facets,
+                                      [(h.id, h.score, h.snippet_html) for h in result.hits]))
+                    if on and len(exact) - before == 2:  # the sample, then what could still reach the floor
+                        shares.append(exact[-1] / n)
+            spent.sort()
+            times[on].append((statistics.median(spent), spent[int(0.95 * len(spent))]))
+    same = sum(a == b for a, b in zip(pages[True], pages[False], strict=True))
+    print(f"{len(questions)} questions, {n:,} documents; pruned {len(shares)}, scoring exactly a median "
+          f"{statistics.median(shares or [0]):.3f} of the collection; pages identical: {same} of {len(questions)}")
+    for on in (True, False):
+        print(("pruned    " if on else "exhaustive"), "CPU ms p50 / p95 per round:",
+              ", ".join(f"{a:.1f} / {b:.1f}" for a, b in times[on]))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ Tests that change an index build or copy their own under ``tmp_path``.
 from __future__ import annotations
 
 import contextlib
+import gzip
+import json
 import os
 import signal
 import subprocess
@@ -27,6 +29,9 @@ DEMO_DIR = REPO / "searchsvc" / "demo"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SEEDS_DIR = SHARED / "seeds"
 SEED_FILE = SEEDS_DIR / "000_40c29efcdb949413.txt"
+CORPUS = SHARED / "corpus" / "vntc.jsonl.gz"
+QA = SHARED / "eval" / "uit_vinewsqa"
+SLICE = 2000
 
 
 class Echo:
@@ -168,3 +173,43 @@ def stop_gunicorn(proc: subprocess.Popen, wait: float = 30) -> bool:
         proc.wait(10)
         return False
     return True
+
+
+@pytest.fixture(scope="session")
+def corpus_slice(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
+    """The first SLICE articles of ../shared/corpus, indexed for real (skipped without ../shared)."""
+    if not CORPUS.is_file():
+        pytest.skip(f"{CORPUS} is not available (../shared is absent)")
+    articles = []
+    with gzip.open(CORPUS, "rt", encoding="utf-8") as f:
+        for line in f:
+            articles.append(json.loads(line))
+            if len(articles) == SLICE:
+                break
+    work = tmp_path_factory.mktemp("slice")
+    source = work / "slice.jsonl"
+    source.write_text("".join(json.dumps(a, ensure_ascii=False) + "\n" for a in articles), encoding="utf-8")
+    reindex([source], work / "index", jobs=2, echo=lambda m: None)
+    return work / "index", articles
+
+
+@pytest.fixture(scope="session")
+def qa_service(corpus_slice, tmp_path_factory: pytest.TempPathFactory):
+    """The slice with the 898 ViNewsQA articles, served: real questions over real news."""
+    from searchsvc.engine.search import SearchService
+
+    docs = QA / "docs.jsonl"
+    if not docs.is_file():
+        pytest.skip(f"{docs} is not available (../shared is absent)")
+    slice_file = corpus_slice[0].parent / "slice.jsonl"
+    index = tmp_path_factory.mktemp("qa") / "index"
+    reindex([slice_file, docs], index, jobs=2, echo=lambda m: None)
+    svc = SearchService(index)
+    svc.warm()
+    return svc
+
+
+def vinewsqa_questions() -> list[str]:
+    """ViNewsQA's dev questions."""
+    rows = [json.loads(line) for line in (QA / "queries.jsonl").read_text(encoding="utf-8").splitlines()]
+    return [r["query"] for r in rows if r.get("split", "dev") == "dev"]

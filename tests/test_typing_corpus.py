@@ -7,20 +7,15 @@ rewritten, and that headlines typed with Telex or VNI keys, or in capitals, stil
 
 from __future__ import annotations
 
-import gzip
-import json
 import random
 import re
 from pathlib import Path
 
 import pytest
-from conftest import SHARED
+from conftest import vinewsqa_questions
 
 from searchsvc.analysis.input_methods import is_syllable
 from searchsvc.engine.search import SearchRequest, SearchService
-
-CORPUS = SHARED / "corpus" / "vntc.jsonl.gz"
-SLICE = 2000
 
 pytestmark = [pytest.mark.corpus, pytest.mark.slow]
 
@@ -38,25 +33,6 @@ def _bench_typed():
 
 
 typed_keys = _bench_typed().typed_keys
-
-
-@pytest.fixture(scope="module")
-def corpus_slice(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
-    if not CORPUS.is_file():
-        pytest.skip(f"{CORPUS} is not available (../shared is absent)")
-    articles = []
-    with gzip.open(CORPUS, "rt", encoding="utf-8") as f:
-        for line in f:
-            articles.append(json.loads(line))
-            if len(articles) == SLICE:
-                break
-    work = tmp_path_factory.mktemp("slice")
-    source = work / "slice.jsonl"
-    source.write_text("".join(json.dumps(a, ensure_ascii=False) + "\n" for a in articles), encoding="utf-8")
-    from searchsvc.index.indexer import reindex
-
-    reindex([source], work / "index", jobs=2, echo=lambda m: None)
-    return work / "index", articles
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +139,6 @@ def test_an_unknown_word_is_read_as_the_one_its_neighbours_stand_beside(service)
 
 # --- ViNewsQA's questions: only their typos are read otherwise ------------------------------------------------
 
-QA = SHARED / "eval" / "uit_vinewsqa"
 # Every word of a dev question the reading changes, as typed -> as read, over the slice with the 898 ViNewsQA
 # articles: each one a typo in the question itself (chuẩn đoán for chẩn đoán is the commonest). The reading must
 # change no other word of the 2,497 questions; a word read otherwise than meant (giỡ: giỗ, read giơ; vóng: vóc,
@@ -177,24 +152,8 @@ QA_TYPOS = {
 }
 
 
-@pytest.fixture(scope="module")
-def qa_service(corpus_slice, tmp_path_factory: pytest.TempPathFactory) -> SearchService:
-    docs = QA / "docs.jsonl"
-    if not docs.is_file():
-        pytest.skip(f"{docs} is not available (../shared is absent)")
-    from searchsvc.index.indexer import reindex
-
-    slice_file = corpus_slice[0].parent / "slice.jsonl"
-    index = tmp_path_factory.mktemp("qa") / "index"
-    reindex([slice_file, docs], index, jobs=2, echo=lambda m: None)
-    svc = SearchService(index)
-    svc.warm()
-    return svc
-
-
 def test_vinewsqa_questions_are_read_as_typed_but_for_their_typos(qa_service) -> None:
-    questions = [json.loads(line)["query"] for line in (QA / "queries.jsonl").read_text(encoding="utf-8").splitlines()
-                 if json.loads(line).get("split", "dev") == "dev"]
+    questions = vinewsqa_questions()
     assert len(questions) > 2000
     changed = set()
     for q in questions:

@@ -96,6 +96,16 @@ class IndexArrays:
         self.doc_count = int(self.live.sum())
         self._all_live = self.doc_count == self.size
         self._columns: dict[str, Column] = {}
+        # Cells of mapped.CELL documents, numbered across segments (a segment's last cell may be shorter).
+        bases = [base for _, base in self.mapped.segments]
+        starts: list[np.ndarray] = []
+        self._cell_base: list[int] = []  # each segment's first cell
+        for base, end in zip(bases, [*bases[1:], self.size], strict=True):
+            self._cell_base.append(sum(len(s) for s in starts))
+            starts.append(np.arange(base, end, mapped.CELL, dtype=np.intp))
+        self._segment_of = {base: i for i, base in enumerate(bases)}
+        self.cell_starts = np.concatenate(starts) if starts else np.zeros(0, dtype=np.intp)
+        self.cell_stops = np.append(self.cell_starts[1:], self.size).astype(np.intp)
 
     def rebind(self, reader, io: threading.RLock) -> None:
         """Read Whoosh through another reader of the same generation from now on (SearchService after a fork)."""
@@ -135,6 +145,7 @@ class IndexArrays:
             raise DamagedIndex(str(exc)) from exc
         if not parts:
             return EMPTY
+        cells = self._cells(parts)
         if len(parts) == 1:
             p, base = parts[0]
             out = PostingArrays(p.ids + base if base else p.ids, p.freqs, p.pos_starts, p.positions)
@@ -151,13 +162,27 @@ class IndexArrays:
         if not self._all_live:
             keep = self.live[out.ids]
             if not keep.all():
-                out = _select(out, keep)
+                out = _select(out, keep)  # the maxima of the deleted postings stay: a bound, still
+        out.cells = cells
         # Indexes as numpy's own index type: gathering and scattering by int32 numbers converted them on every
         # use (a common word's scatter at 148k articles: 0.71 against 0.38 ms).
         out.ids = out.ids.astype(np.intp, copy=False)
         if out.positions is not None:
             out.pos_starts = out.pos_starts.astype(np.intp, copy=False)
         return out
+
+    def _cells(self, parts: list[tuple[PostingArrays, int]]) -> tuple[np.ndarray, np.ndarray] | None:
+        """A list's cell maxima over the generation's cells (0 where it has no posting), as float32 (largest
+        frequency, largest frequency / length), or None when a segment's part has none (not common there)."""
+        if not all(p.cells is not None for p, _ in parts):
+            return None
+        freq = np.zeros(len(self.cell_starts), dtype=np.float32)
+        ratio = np.zeros(len(self.cell_starts), dtype=np.float32)
+        for p, base in parts:
+            at = self._cell_base[self._segment_of[base]]
+            freq[at:at + len(p.cells.freq)] = p.cells.freq
+            ratio[at:at + len(p.cells.ratio)] = p.cells.ratio
+        return freq, ratio
 
     def doc_frequency(self, fieldname: str, text: str) -> int:
         """Documents with the term, deleted ones included (as Whoosh counts them)."""

@@ -40,6 +40,12 @@ QUESTION_WORD_WEIGHT = 0.2  # gì, như thế nào: see query.QUESTION_WORDS
 PAIR_WEIGHT = 1.75
 CANDIDATES = 300
 DENSE_SHARE = 8  # a clause whose postings reach an eighth of the collection is added over the whole array
+# Off: exact, but in numpy it costs more than it saves (docs/benchmarks.md, "Dynamic pruning, built").
+PRUNING = False
+PRUNE_MARGIN = 1e-4  # relative slack of pruning's comparisons: float32 sums in another order, bounds rounded
+PRUNE_AT_MOST = 0.5  # share of the collection left to score above which pruning costs more than it saves
+SAMPLE = 2 * CANDIDATES  # documents scored exactly first, for pruning's floor
+SEARCH_SHARE = 16  # a list this many times longer than the documents scored is searched, not gathered
 COUNTED_AT_LEAST = 10  # words are left out of the counted results only while fewer articles have them all
 PASSAGE = 30  # syllables
 PASSAGE_WEIGHT = 12.0
@@ -48,6 +54,9 @@ ALTERNATIVE_PHRASE_BOOST = 2.0
 TYPO_WEIGHT = 0.7  # a correction of a word typed (Hà Nôi: Hà Nội) counts below the words as typed
 SYNONYM_WEIGHT = 0.9  # UBND: ủy ban nhân dân
 EXPANSION_WEIGHTS = {"typo": TYPO_WEIGHT, "synonym": SYNONYM_WEIGHT}
+
+
+Source = tuple[PostingArrays, str, str, str]  # a clause's list: postings, part, length unit, field
 
 
 @dataclass
@@ -88,6 +97,7 @@ class Ranker:
         self.arrays = arrays
         self.n = arrays.size
         self._norms: dict[tuple[str, str], np.ndarray] = {}
+        self._averages: dict[tuple[str, str], float] = {}
 
     # --- statistics ------------------------------------------------------------------------
     def norm(self, part: str, unit: str) -> np.ndarray:
@@ -95,11 +105,18 @@ class Ranker:
         key = (part, unit)
         norm = self._norms.get(key)
         if norm is None:
+            avg = self.average(part, unit)
             lengths = self.arrays.lengths(field_name(part, unit))
-            live = lengths[self.arrays.live]
-            avg = float(live.mean()) if live.size and live.mean() > 0 else 1.0
             norm = self._norms[key] = (1.0 / (1.0 - B[part] + B[part] * lengths / avg)).astype(np.float32)
         return norm
+
+    def average(self, part: str, unit: str) -> float:
+        """The live documents' average length in the field, BM25's reference length."""
+        avg = self._averages.get((part, unit))
+        if avg is None:
+            live = self.arrays.lengths(field_name(part, unit))[self.arrays.live]
+            avg = self._averages[(part, unit)] = float(live.mean()) if live.size and live.mean() > 0 else 1.0
+        return avg
 
     def warm(self) -> None:
         for part in TEXT_PARTS:
@@ -115,33 +132,33 @@ class Ranker:
         return float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
 
     # --- stage one -------------------------------------------------------------------------
-    def _lists(self, c: Clause) -> tuple[list[tuple[PostingArrays, str, str]], float]:
-        """A clause's non-empty posting lists (with their part and length unit), and its BM25 weight."""
+    def _lists(self, c: Clause) -> tuple[list[Source], float]:
+        """A clause's non-empty posting lists (with their part, length unit and field), and its BM25 weight."""
         lists = []
         for part, fieldname, unit in c.sources:
             p = self.arrays.postings(fieldname, c.term)
             if len(p.ids):
-                lists.append((p, part, unit))
+                lists.append((p, part, unit, fieldname))
         if not lists:
             return lists, 0.0
-        df = max(len(p.ids) for p, _, _ in lists)
+        df = max(len(p.ids) for p, *_ in lists)
         return lists, c.weight * self.idf(df) * (K1 + 1)
 
-    def _add(self, scores: np.ndarray, lists: list[tuple[PostingArrays, str, str]], w: float) -> None:
+    def _add(self, scores: np.ndarray, lists: list[Source], w: float) -> None:
         """Add one clause's BM25F score. A rare clause touches only the documents that have it; a common one
         is added over the whole array, which vector operations do faster than picking out most of it (at 148k
         articles: 0.06 ms against 1.6 ms for 120,000 documents). Both give the same float32 sums, bit for bit
         (the others get exactly 0 added)."""
         if not lists:
             return
-        postings = sum(len(p.ids) for p, _, _ in lists)
+        postings = sum(len(p.ids) for p, *_ in lists)
         if len(lists) == 1 and postings * DENSE_SHARE < self.n:
-            p, part, unit = lists[0]
+            p, part, unit, _ = lists[0]
             tf = PART_WEIGHTS[part] * p.freqs * self.norm(part, unit)[p.ids]
             scores[p.ids] += w * tf / (tf + K1)
             return
         full = np.zeros(self.n, dtype=np.float32)
-        for i, (p, part, unit) in enumerate(lists):
+        for i, (p, part, unit, _) in enumerate(lists):
             tf = PART_WEIGHTS[part] * p.freqs * self.norm(part, unit)[p.ids]
             if i:
                 full[p.ids] += tf
@@ -188,7 +205,7 @@ class Ranker:
         for c in self.clauses(a):
             lists, _ = self._lists(c)
             if lists:
-                total += c.weight * self.idf(max(len(p.ids) for p, _, _ in lists))
+                total += c.weight * self.idf(max(len(p.ids) for p, *_ in lists))
         return total
 
     def score_terms(self, a: Analyzed, parts: tuple[str, ...] = TEXT_PARTS, weight: float = 1.0) -> np.ndarray:
@@ -203,6 +220,124 @@ class Ranker:
         for word, weight in weighted:
             self._add(scores, *self._lists(Clause(word, [(p, field_name(p, WORD), WORD) for p in TEXT_PARTS], weight)))
         return scores
+
+    # --- stage one, pruned ---------------------------------------------------------------------
+    def _cell_of(self) -> np.ndarray:
+        """The cell (IndexArrays.cell_starts) of every document."""
+        cell_of = self._norms.get(("", "cell"))
+        if cell_of is None:
+            sizes = self.arrays.cell_stops - self.arrays.cell_starts
+            cell_of = self._norms[("", "cell")] = np.repeat(np.arange(len(sizes), dtype=np.intp), sizes)
+        return cell_of
+
+    def _cell_norm(self, part: str, unit: str) -> np.ndarray:
+        """The largest length norm in each cell (its shortest document's)."""
+        key = (part, unit + ":cell")
+        found = self._norms.get(key)
+        if found is None:
+            found = self._norms[key] = np.maximum.reduceat(self.norm(part, unit), self.arrays.cell_starts)
+        return found
+
+    def _list_bound(self, source: Source) -> np.ndarray:
+        """At most what one document's posting of the list adds to its clause's frequency, per cell: from the
+        list's cell maxima when it has them, else from its postings (a list without is not common)."""
+        p, part, unit, fieldname = source
+        if p.cells is None:
+            tf = PART_WEIGHTS[part] * p.freqs * self.norm(part, unit)[p.ids]
+            bound = np.zeros(len(self.arrays.cell_starts), dtype=np.float64)
+            if len(tf):
+                at = self._cell_of()[p.ids]  # sorted, as the documents are
+                runs = _run_starts(at)
+                bound[at[runs]] = np.maximum.reduceat(tf, runs)
+            return bound
+        freq, ratio = (c.astype(np.float64) for c in p.cells)
+        if fieldname != field_name(part, unit):
+            # Normalised by another field's length (a syllable counted as a word): the cell's largest norm.
+            return PART_WEIGHTS[part] * freq * self._cell_norm(part, unit)
+        # freq / (1 - b + b * length / avg) = 1 / ((1 - b) / freq + (b / avg) / (freq / length)), and both
+        # denominators are smallest at the cell's maxima (0 where the list has no posting: 1 / inf).
+        b = B[part]
+        with np.errstate(divide="ignore"):
+            return PART_WEIGHTS[part] / ((1.0 - b) / freq + (b / self.average(part, unit)) / ratio)
+
+    def _pruned(self, plan: Plan, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Stage one for the CANDIDATES best, exact, without scoring every posting of the common clauses.
+
+        The rarer clauses (lists without cell maxima) are scored for every document. The SAMPLE documents they
+        rank best are scored exactly: their 300th best score is a floor the candidates must reach. A common
+        clause adds at most its bound in each cell of 64 documents (index/mapped.py: per cell, the largest
+        frequency and frequency / length); a document whose rare clauses' score plus its cell's bounds stays
+        below the floor cannot be a candidate. The others are scored exactly, every clause in the exhaustive
+        order (the same float32 sums, bit for bit); the rest keep their partial score, below the floor. None
+        when it would not pay (too few documents, or most of the collection still possible)."""
+        groups = [(a, 1.0) for a in plan.scored] + [(a, RESTORED_WEIGHT) for a in plan.restored]
+        clauses: list[tuple[int, list[Source], float]] = []
+        for g, (a, weight) in enumerate(groups):
+            for c in self.clauses(a, weight=weight):
+                lists, w = self._lists(c)
+                if lists:
+                    clauses.append((g, lists, w))
+        any_word = np.zeros(self.n, dtype=bool)
+        for g, lists, _ in clauses:
+            if g < len(plan.scored):
+                for p, *_ in lists:
+                    any_word[p.ids] = True
+        eligible = allowed & any_word
+        if int(eligible.sum()) <= CANDIDATES:
+            return None
+        partial = np.zeros(self.n, dtype=np.float32)
+        gated = np.zeros(self.n, dtype=np.float32)  # restored words count only with one of the words as typed
+        rest = np.zeros(len(self.arrays.cell_starts))  # what the common clauses can add at most, per cell
+        for g, lists, w in clauses:
+            if any(src[0].cells is not None for src in lists):
+                tf = sum(self._list_bound(src) for src in lists)
+                rest += w * tf / (tf + K1) * (1.0 + PRUNE_MARGIN)
+            else:
+                self._add(gated if g >= len(plan.scored) else partial, lists, w)
+        partial += gated * any_word
+        partial[~eligible] = -1.0
+        # The floor: the 300th best exact score of the SAMPLE documents best placed by the rarer clauses.
+        sample = np.flatnonzero(partial > 0)
+        if len(sample) > SAMPLE:
+            sample = np.sort(sample[np.argpartition(partial[sample], len(sample) - SAMPLE)[len(sample) - SAMPLE:]])
+        sampled = self._score_docs(clauses, len(plan.scored), len(groups), sample, any_word)
+        if len(sampled) < CANDIDATES:
+            return None
+        floor = float(np.partition(sampled, len(sampled) - CANDIDATES)[len(sampled) - CANDIDATES])
+        docs = np.flatnonzero(partial + rest[self._cell_of()] >= floor * (1.0 - PRUNE_MARGIN))
+        if len(docs) > PRUNE_AT_MOST * self.n:
+            return None
+        scores = partial.clip(min=0)
+        scores[sample] = sampled
+        scores[docs] = self._score_docs(clauses, len(plan.scored), len(groups), docs, any_word)
+        return scores, any_word
+
+    def _score_docs(self, clauses: list[tuple[int, list[Source], float]], scored: int, groups: int,
+                    docs: np.ndarray, any_word: np.ndarray) -> np.ndarray:
+        """Exact stage-one scores of ``docs`` (sorted), summed as score_terms and _stage_one sum them (clause by
+        clause within a group, group by group): the same float32 values, bit for bit."""
+        place = None
+        total = np.zeros(len(docs), dtype=np.float32)
+        for g in range(groups):
+            group = np.zeros(len(docs), dtype=np.float32)
+            for _, lists, w in (c for c in clauses if c[0] == g):
+                tf = np.zeros(len(docs), dtype=np.float32)
+                for p, part, unit, _ in lists:
+                    if len(p.ids) > SEARCH_SHARE * len(docs):  # a few documents in a long list: binary searches
+                        at = np.searchsorted(p.ids, docs).clip(max=len(p.ids) - 1)
+                        where = np.flatnonzero(p.ids[at] == docs)
+                        at = at[where]
+                    else:  # every posting's place among the documents
+                        if place is None:
+                            place = np.full(self.n, -1, dtype=np.intp)
+                            place[docs] = np.arange(len(docs))
+                        where = place[p.ids]
+                        at = np.flatnonzero(where >= 0)
+                        where = where[at]
+                    tf[where] += PART_WEIGHTS[part] * p.freqs[at] * self.norm(part, unit)[p.ids[at]]
+                group += w * tf / (tf + K1)
+            total += group * any_word[docs] if g >= scored else group
+        return total
 
     # --- stage two -------------------------------------------------------------------------
     def positions(self, part: str, syllable: str, docs: np.ndarray,
@@ -315,10 +450,7 @@ class Ranker:
         """Stage one: the scores, and the documents with any of the query's words.
 
         Every posting of every clause is scored; a rare clause touches only the documents that have it (see
-        :meth:`_add`). Dynamic pruning (MaxScore, with each clause's weight as
-        its bound) was built and measured on 200 ViNewsQA questions at 48k articles: the weights of the common
-        words still to come kept 9 % to 93 % of the collection as possible candidates, and rescoring those
-        exactly cost 156 ms a question against 58 ms for scoring everything (docs/benchmarks.md)."""
+        :meth:`_add`). :meth:`_pruned` gives the same first CANDIDATES without scoring every posting."""
         scores = np.zeros(self.n, dtype=np.float32)
         for a in plan.scored:
             scores += self.score_terms(a)
@@ -335,9 +467,16 @@ class Ranker:
             scores += self.score_terms(a, weight=RESTORED_WEIGHT) * any_word
         return scores, any_word
 
-    def rank(self, plan: Plan, allowed: np.ndarray | None = None, boost: np.ndarray | None = None) -> Ranked:
+    def rank(self, plan: Plan, allowed: np.ndarray | None = None, boost: np.ndarray | None = None,
+             depth: int | None = None) -> Ranked:
         """Scores and results of a plan; ``allowed`` narrows further (dates, hidden articles); ``boost`` is a
-        factor per document (freshness.py), applied once stage two has scored, so it changes the order only."""
+        factor per document (freshness.py), applied once stage two has scored, so it changes the order only.
+
+        ``depth``: only the order of the results up to there will be read (a page of the relevance order).
+        Within the CANDIDATES, stage one is then pruned (:meth:`_pruned`): the results, their count and the
+        order and scores of the first CANDIDATES are those of the exhaustive ranking; the scores further down
+        are lower bounds. Left exhaustive for plans whose stage one is not a plain sum of clauses (phrases,
+        expansions) and under a boost (it can lift any document)."""
         allowed = self.arrays.live.copy() if allowed is None else allowed & self.arrays.live
         narrowed = self.filters(plan.filters)
         if narrowed is not None:
@@ -349,7 +488,11 @@ class Ranker:
         for name, values in plan.excluded_filters.items():
             for v in values:
                 allowed &= ~self.docs_with(name, v)
-        scores, any_word = self._stage_one(plan)
+        pruned = None
+        if (PRUNING and depth is not None and depth <= CANDIDATES and boost is None and plan.scored
+                and not (plan.expanded or plan.required or plan.preferred)):
+            pruned = self._pruned(plan, allowed)
+        scores, any_word = pruned or self._stage_one(plan)
         if plan.required or not plan.matches_text:
             matched = allowed  # phrases (or filters alone) decide; the words only rank
         else:

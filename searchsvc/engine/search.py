@@ -427,7 +427,8 @@ class SearchService:
         if not plan.matches_text and not plan.filters and allowed is None:
             ranked = Ranked(np.zeros(opened.arrays.size, dtype=np.float32), np.zeros(opened.arrays.size, dtype=bool))
         else:
-            ranked = opened.ranker.rank(plan, _narrowed(allowed, hidden.visible), boost)
+            depth = request.page * request.per_page if request.sort == "relevance" else None
+            ranked = opened.ranker.rank(plan, _narrowed(allowed, hidden.visible), boost, depth)
         total = ranked.total
         if request.page > 1 and (request.page - 1) * request.per_page >= total:
             raise QueryError(f"page {request.page} is beyond the results ({total} in all)")
@@ -481,7 +482,7 @@ class SearchService:
         plan = build(parse(" ".join(proposed)))
         if not plan.matches_text:
             return None
-        alt = opened.ranker.rank(plan, self._hidden_now(opened).visible, self._boost(opened))
+        alt = opened.ranker.rank(plan, self._hidden_now(opened).visible, self._boost(opened), depth=1)
         if not alt.total:
             return None
         best = int(alt.order(0, 1)[0])

@@ -279,6 +279,7 @@ class _MappingFieldWriter(whoosh3.W3FieldWriter):
         self._ids: list[int] = []
         self._weights: list[float] = []
         self._values: list[bytes] = []
+        self._lengths: list[float] = []
 
     def start_field(self, fieldname, fieldobj) -> None:
         super().start_field(fieldname, fieldobj)
@@ -287,13 +288,14 @@ class _MappingFieldWriter(whoosh3.W3FieldWriter):
 
     def start_term(self, btext) -> None:
         super().start_term(btext)
-        self._ids, self._weights, self._values = [], [], []
+        self._ids, self._weights, self._values, self._lengths = [], [], [], []
 
     def add(self, docnum, weight, vbytes, length) -> None:
         super().add(docnum, weight, vbytes, length)
         if self._capture:
             self._ids.append(docnum)
             self._weights.append(weight)
+            self._lengths.append(length)  # as Whoosh's length byte gives it (_LengthTableReader)
             if self._with_positions:
                 self._values.append(vbytes or b"")
 
@@ -305,7 +307,7 @@ class _MappingFieldWriter(whoosh3.W3FieldWriter):
                 blob = b"".join(self._values)
                 lengths = np.array([len(v) for v in self._values], dtype=np.int64)
                 _fill_positions(arrays, np.frombuffer(blob, dtype=np.uint8), lengths, blob)
-            self._builder.add(self._fieldname, self._btext, arrays)
+            self._builder.add(self._fieldname, self._btext, arrays, np.array(self._lengths, dtype=np.float32))
 
     def close(self) -> None:
         super().close()

@@ -55,13 +55,23 @@ def derive_segment(seg, path: Path) -> dict[str, Any]:
         if fieldname not in seg.schema:
             continue
         fmt = seg.schema[fieldname].format
+        lengths = _LENGTH_TABLE[_length_bytes(seg, fieldname)]
         for btext in seg.lexicon(fieldname):
             try:
                 matcher = seg._terms.matcher(fieldname, btext, fmt)
             except (TermNotFound, KeyError):
                 continue
-            builder.add(fieldname, btext, read_posting_arrays(matcher, positions=fieldname in MAPPED_POSITIONS))
+            arrays = read_posting_arrays(matcher, positions=fieldname in MAPPED_POSITIONS)
+            builder.add(fieldname, btext, arrays, lengths[arrays.ids] if len(lengths) else None)
     return builder.write()
+
+
+def _length_bytes(seg, fieldname: str) -> np.ndarray:
+    """A segment's length bytes of a field (none when no document has it)."""
+    column = seg._perdoc._cached_reader(whoosh3._lenfield(fieldname), whoosh3.LENGTHS_COLUMN)
+    if column is None:
+        return np.zeros(0, dtype=np.uint8)
+    return np.fromiter(iter(column), dtype=np.uint8, count=seg.doc_count_all())
 
 
 def _column_values(leaves: list[tuple], size: int, fieldname: str) -> list:
@@ -106,10 +116,8 @@ def derive_docs(reader) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
     for fieldname in text_fields():
         table = np.zeros(size, dtype=np.float32)
         for seg, base in leaves:
-            column = seg._perdoc._cached_reader(whoosh3._lenfield(fieldname), whoosh3.LENGTHS_COLUMN)
-            if column is not None:
-                raw = np.fromiter(iter(column), dtype=np.uint8, count=seg.doc_count_all())
-                table[base:base + len(raw)] = _LENGTH_TABLE[raw]
+            raw = _length_bytes(seg, fieldname)
+            table[base:base + len(raw)] = _LENGTH_TABLE[raw]
         arrays["len:" + fieldname] = table
     labels: dict[str, list[str]] = {}
     for name in COLUMNS:

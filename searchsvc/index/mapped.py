@@ -50,7 +50,11 @@ from typing import Any
 import numpy as np
 from numpy.lib import format as npformat
 
-FORMAT = 4  # 1: positions as gaps, 2: document numbers as they are (neither released), 3: no title syllables
+FORMAT = 5  # 1: positions as gaps, 2: document numbers as they are (neither released), 3: no title syllables,
+# 4: no cell maxima
+CELL = 64  # documents per cell of the maxima tables (pruning, engine/ranking.py)
+CELLED_SHARE = 8  # a list with a posting for an eighth of the documents it spans or more has a maxima table
+CELLED_AT_LEAST = 256  # postings
 MANIFEST = "mapped.json"
 DOCS = "docs.mapped"
 SPELLING = "spelling.mapped"  # index/lexicon.py
@@ -63,16 +67,29 @@ assert _ENTRY_STRUCT.size == ENTRY.itemsize
 _WIDTHS = (np.dtype("u1"), np.dtype("<u2"), np.dtype("<u4"), np.dtype("<f4"))
 
 
+class CellMaxima:
+    """Per cell of CELL documents (segment-local), what a list's postings there can score at most: the largest
+    frequency and the largest frequency / field length (BM25's length norm bounds the score through both,
+    whatever the collection's average length is when it is read)."""
+
+    __slots__ = ("freq", "ratio")
+
+    def __init__(self, freq: np.ndarray, ratio: np.ndarray) -> None:
+        self.freq = freq
+        self.ratio = ratio
+
+
 class PostingArrays:
     """One term's postings: document numbers, frequencies and (if asked) positions."""
 
-    __slots__ = ("ids", "freqs", "pos_starts", "positions")
+    __slots__ = ("ids", "freqs", "pos_starts", "positions", "cells")
 
-    def __init__(self, ids: np.ndarray, freqs: np.ndarray, pos_starts=None, positions=None) -> None:
+    def __init__(self, ids: np.ndarray, freqs: np.ndarray, pos_starts=None, positions=None, cells=None) -> None:
         self.ids = ids
         self.freqs = freqs
         self.pos_starts = pos_starts  # positions of posting i: positions[pos_starts[i]:pos_starts[i + 1]]
         self.positions = positions
+        self.cells = cells  # CellMaxima of a common list, as read (engine/arrays.py makes them generation-wide)
 
 
 class DamagedData(Exception):
@@ -156,9 +173,32 @@ def _align(n: int) -> int:
     return n + (-n % 4)
 
 
-def encode(p: PostingArrays) -> tuple[bytes, int, int]:
-    """One term's data: its bytes, the widths byte (ids, frequencies, positions: two bits each, and 64 when
-    positions follow) and the number of positions.
+def cell_maxima(ids: np.ndarray, freqs: np.ndarray, lengths: np.ndarray) -> CellMaxima:
+    """The maxima of :class:`CellMaxima` over cells of CELL documents; the ratio rounded up to float16, so it is
+    never below the true one (a bound must not be undercut by rounding)."""
+    cells = ids.astype(np.int64) // CELL
+    count = int(cells[-1]) + 1 if len(cells) else 0
+    freq = np.zeros(count, dtype=np.float32)
+    ratio = np.zeros(count, dtype=np.float32)
+    np.maximum.at(freq, cells, freqs.astype(np.float32))
+    np.maximum.at(ratio, cells, freqs.astype(np.float32) / np.maximum(lengths.astype(np.float32), 1.0))
+    half = ratio.astype(np.float16)
+    low = half.astype(np.float32) < ratio
+    half[low] = np.nextafter(half[low], np.float16(np.inf))
+    return CellMaxima(freq.astype(np.uint16), half)
+
+
+def _celled(ids: np.ndarray) -> bool:
+    return len(ids) >= CELLED_AT_LEAST and len(ids) * CELLED_SHARE >= int(ids[-1]) + 1
+
+
+def encode(p: PostingArrays, lengths: np.ndarray | None = None) -> tuple[bytes, int, int]:
+    """One term's data: its bytes, the widths byte (ids, frequencies, positions: two bits each, 64 when
+    positions follow, 128 when cell maxima follow) and the number of positions.
+
+    A common list (:func:`_celled`) ends with its :func:`cell_maxima` from ``lengths`` (each posting's field
+    length, as Whoosh's length byte gives it): the number of cells (u32, 4 bytes of padding), the largest
+    frequency per cell (u16) and the largest frequency / length (float16).
 
     Document numbers are stored as gaps (one byte each for a common word), decoded by one running sum;
     positions as they are, not as gaps: a query reads them straight from the map, with no copy and no
@@ -182,8 +222,16 @@ def encode(p: PostingArrays) -> tuple[bytes, int, int]:
         data += b"\0" * (_align(len(data)) - len(data))
         data += pos.astype(_WIDTHS[pw]).tobytes()
         npos = len(pos)
+    flags = 64 if p.positions is not None else 0
+    if lengths is not None and integral and _celled(p.ids):
+        cells = cell_maxima(p.ids, freqs, lengths)
+        data += b"\0" * (-len(data) % 8)
+        data += struct.pack("<II", len(cells.freq), 0) + cells.freq.tobytes()
+        data += b"\0" * (_align(len(data)) - len(data))
+        data += cells.ratio.tobytes()
+        flags |= 128
     data += b"\0" * (-len(data) % 8)  # the next term's data starts 8-byte aligned
-    return bytes(data), idw | fw << 2 | pw << 4 | (64 if p.positions is not None else 0), npos
+    return bytes(data), idw | fw << 2 | pw << 4 | flags, npos
 
 
 class SegmentBuilder:
@@ -197,8 +245,8 @@ class SegmentBuilder:
         self.chunks: list[bytes] = []
         self.key_at = self.data_at = 0
 
-    def add(self, fieldname: str, btext: bytes, arrays: PostingArrays) -> None:
-        data, widths, npos = encode(arrays)
+    def add(self, fieldname: str, btext: bytes, arrays: PostingArrays, lengths: np.ndarray | None = None) -> None:
+        data, widths, npos = encode(arrays, lengths)
         key = _key(fieldname, btext)
         self.keys.append(key)
         self.entries.append((self.key_at, len(key), len(arrays.ids), npos, self.data_at, len(data), widths,
@@ -273,27 +321,46 @@ class SegmentPostings:
         i = self.find(fieldname, text)
         return 0 if i < 0 else self._entry(i)[2]
 
-    def postings(self, fieldname: str, text: str, positions: bool = False) -> PostingArrays | None:
+    def _term(self, fieldname: str, text: str) -> tuple[tuple, memoryview] | None:
+        """A term's entry and data (checked against its CRC-32 the first time this process reads it)."""
         i = self.find(fieldname, text)
         if i < 0:
             return None
-        _, _, n, npos, data, size, widths, crc = self._entry(i)
+        entry = self._entry(i)
+        _, _, n, npos, data, size, widths, crc = entry
         raw = self.sections.raw(self.data_at + data, size)
         if not self.verified[i]:
             if len(raw) != size or zlib.crc32(raw) != crc:
                 raise DamagedData(f"{self.sections.path.name}: the postings of {fieldname}:{text!r} do not match "
                                   "their checksum")
             self.verified[i] = True
+        return entry, raw
+
+    def postings(self, fieldname: str, text: str, positions: bool = False) -> PostingArrays | None:
+        """The term's arrays (segment-local document numbers), with its cell maxima when it has them."""
+        found = self._term(fieldname, text)
+        if found is None:
+            return None
+        (_, _, n, npos, _, _, widths, _), raw = found
         idw, fw, pw = _WIDTHS[widths & 3], _WIDTHS[widths >> 2 & 3], _WIDTHS[widths >> 4 & 3]
         ids = np.cumsum(np.frombuffer(raw, dtype=idw, count=n), dtype=np.intp)
         at = _align(n * idw.itemsize)
         stored = np.frombuffer(raw, dtype=fw, count=n, offset=at)
         out = PostingArrays(ids, stored.astype(np.float32))
-        if positions and widths & 64:
-            pos = np.frombuffer(raw, dtype=pw, count=npos, offset=_align(at + n * fw.itemsize))
-            out.positions = pos.view(np.int32) if pw.itemsize == 4 else pos  # a view of the map: no copy
-            out.pos_starts = np.zeros(n + 1, dtype=np.intp)
-            np.cumsum(stored, out=out.pos_starts[1:])
+        end = at + n * fw.itemsize
+        if widths & 64:
+            pos_at = _align(end)
+            end = pos_at + npos * pw.itemsize
+            if positions:
+                pos = np.frombuffer(raw, dtype=pw, count=npos, offset=pos_at)
+                out.positions = pos.view(np.int32) if pw.itemsize == 4 else pos  # a view of the map: no copy
+                out.pos_starts = np.zeros(n + 1, dtype=np.intp)
+                np.cumsum(stored, out=out.pos_starts[1:])
+        if widths & 128:
+            end += -end % 8
+            count = struct.unpack_from("<I", raw, end)[0]
+            out.cells = CellMaxima(np.frombuffer(raw, dtype="<u2", count=count, offset=end + 8),
+                                   np.frombuffer(raw, dtype="<f2", count=count, offset=_align(end + 8 + 2 * count)))
         return out
 
 
