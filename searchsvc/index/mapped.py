@@ -21,7 +21,8 @@ Files, each listed with its sections, sizes and CRC-32s in ``mapped.json``:
     (per term: where its key and data are, how many postings and positions,
     the byte width of each coded array, the data's CRC-32),
     ``keys`` and ``data`` (per term: document number gaps, frequencies and,
-    for the folded fields, positions; see :func:`encode`).
+    for the folded fields, positions; for a common list, its maxima per cell of
+    64 documents, which bound what pruning can skip; see :func:`encode`).
 ``docs.mapped``
     per document of the generation: ``live`` (not deleted), ``len:<field>``
     (length in terms, as Whoosh's length byte gives it), ``codes:<column>``
