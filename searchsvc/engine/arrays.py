@@ -100,7 +100,7 @@ class IndexArrays:
         bases = [base for _, base in self.mapped.segments]
         starts: list[np.ndarray] = []
         self._cell_base: list[int] = []  # each segment's first cell
-        for base, end in zip(bases, [*bases[1:], self.size], strict=True):
+        for base, end in zip(bases, [*bases[1:], self.size][:len(bases)], strict=True):  # none when empty
             self._cell_base.append(sum(len(s) for s in starts))
             starts.append(np.arange(base, end, mapped.CELL, dtype=np.intp))
         self._segment_of = {base: i for i, base in enumerate(bases)}
