@@ -1,11 +1,12 @@
-"""The ranking path's arrays (codec.read_posting_arrays, arrays.IndexArrays) against Whoosh's own reading.
+"""The ranking path's arrays (arrays.IndexArrays) against Whoosh's own reading, and Whoosh's matchers over the
+mapped postings (codec.MappedCodec: what a segment merge reads).
 
 Every posting list read in bulk must be what Whoosh's matcher walks one
 posting at a time: the same document numbers, frequencies (the weight) and
-positions (``value_as("positions")``). Checked on the demo index (one
-segment, mostly inlined one-document terms) and on an index built here with
-a term in more than 128 documents (several posting blocks), two segments and
-deleted documents.
+positions (``value_as("positions")``), deleted documents left out as Whoosh
+leaves them out. Checked on the demo index (one segment, mostly
+one-document terms) and on an index built here with a term in more than
+128 documents, two segments and deleted documents.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from searchsvc.engine.arrays import IndexArrays, time_key
-from searchsvc.index.codec import np_unvarints, read_posting_arrays, unvarints, varints
+from searchsvc.index import mapped
+from searchsvc.index.codec import DeltaPositions, np_unvarints, position_values, unvarints, varints
 from searchsvc.index.generations import IndexStore
 from searchsvc.index.indexer import reindex
+from searchsvc.index.mapped import PostingArrays
 
 DEMO_FIELDS = ("title", "sapo", "body", "title_s", "body_s", "title_f", "sapo_f", "body_f")
 MULTI_FIELDS = ("title", "sapo", "body", "body_s", "title_f", "sapo_f", "body_f")
@@ -142,57 +145,67 @@ def test_multi_index_has_what_the_tests_need(multi_reader):
     assert first._terms.term_info("body_f", b"bao").is_inlined() is False
 
 
-# --- read_posting_arrays on one segment's raw matcher ----------------------------------------------------
+# --- Whoosh's matcher of one segment, over its mapped postings --------------------------------------------
+
+
+def _mapped_file(reader, seg) -> mapped.SegmentPostings:
+    path = reader.generation_path / mapped.segment_file(seg)
+    return mapped.SegmentPostings(path, mapped.built_description(path))
+
+
+def _via_whoosh(seg, fieldname: str, text: str) -> tuple[list[int], list[float], list[list[int]]]:
+    fmt = seg.schema[fieldname].format
+    return _whoosh_postings(seg._terms.matcher(fieldname, text.encode("utf-8"), fmt), _has_positions(fieldname))
 
 
 @pytest.mark.parametrize("fieldname", MULTI_FIELDS)
-def test_read_posting_arrays_equals_whoosh_per_segment(multi_reader, fieldname):
-    """Raw matchers (deleted documents included, as the segment has them): every term, every block."""
+def test_whoosh_matchers_read_the_mapped_postings_per_segment(multi_reader, fieldname):
+    """Raw matchers (deleted documents included, as the segment has them): every term."""
     positions = _has_positions(fieldname)
-    seen_blocks = 0
+    longest = 0
     for seg, _ in multi_reader.leaf_readers():
-        fmt = seg.schema[fieldname].format
+        written = _mapped_file(multi_reader, seg)
         for text in _terms(seg, fieldname):
-            btext = text.encode("utf-8")
-            expected = _whoosh_postings(seg._terms.matcher(fieldname, btext, fmt), positions)
-            got = read_posting_arrays(seg._terms.matcher(fieldname, btext, fmt), positions=positions)
-            _assert_same(got, *expected, positions, (fieldname, text))
-            seen_blocks = max(seen_blocks, len(expected[0]))
+            expected = _via_whoosh(seg, fieldname, text)
+            _assert_same(written.postings(fieldname, text, positions), *expected, positions, (fieldname, text))
+            longest = max(longest, len(expected[0]))
     if fieldname in ("title", "body", "title_f", "body_f"):  # every bulletin has "bản tin" and "mưa"
-        assert seen_blocks > BLOCK
+        assert longest > BLOCK
 
 
 def test_multi_block_postings_with_wide_values(multi_reader):
-    """Frequencies and positions past 127 (two-byte varints), ids far apart, blocks joined end to end."""
+    """Frequencies and positions past 127 (two-byte varints), ids far apart, more postings than a block."""
     seg, _ = next(iter(multi_reader.leaf_readers()))
-    fmt = seg.schema["body_f"].format
-    storm = read_posting_arrays(seg._terms.matcher("body_f", b"bao", fmt), positions=True)
-    assert storm.ids.tolist() == [5, 6]
-    assert storm.freqs.tolist() == [STORM, 1]
-    first = _positions_of(storm)[0]
+    ids, weights, poses = _via_whoosh(seg, "body_f", "bao")
+    assert ids == [5, 6] and weights == [STORM, 1]
+    first = poses[0]
     assert len(first) == STORM and first == list(range(first[0], first[0] + STORM)) and first[-1] > 127
-    balloon = read_posting_arrays(seg._terms.matcher("body_f", b"khinh", fmt), positions=True)
-    assert balloon.ids.tolist() == [0, 139, 140]  # 140 is deleted, but the raw segment still has it
-    rain = read_posting_arrays(seg._terms.matcher("body_f", b"mua", fmt), positions=True)
-    assert rain.ids.tolist() == list(range(150))
-    assert rain.freqs.tolist() == [1 + i % 4 for i in range(150)]
+    assert _via_whoosh(seg, "body_f", "khinh")[0] == [0, 139, 140]  # 140 is deleted, but the raw segment has it
+    ids, weights, _ = _via_whoosh(seg, "body_f", "mua")
+    assert ids == list(range(150)) and weights == [1 + i % 4 for i in range(150)]
 
 
-@pytest.mark.parametrize("positions", [False, True])
-def test_read_posting_arrays_on_inlined_and_word_fields(demo_reader, positions):
-    """Terms in one document are inlined in the terms file; word fields have no positions to give."""
+def test_only_the_unmapped_fields_use_whooshs_postings(demo_reader):
+    """Article ids keep Whoosh's own postings (a one-document term inlined in the terms file); the mapped
+    fields' terms point at nothing in Whoosh's files."""
     seg, _ = next(iter(demo_reader.leaf_readers()))
-    kinds = Counter()
-    for fieldname in ("body", "body_f"):
-        fmt = seg.schema[fieldname].format
-        for text in _terms(seg, fieldname):
-            btext = text.encode("utf-8")
-            kinds[seg._terms.term_info(fieldname, btext).is_inlined()] += 1
-            with_positions = positions and _has_positions(fieldname)
-            expected = _whoosh_postings(seg._terms.matcher(fieldname, btext, fmt), with_positions)
-            got = read_posting_arrays(seg._terms.matcher(fieldname, btext, fmt), positions=positions)
-            _assert_same(got, *expected, with_positions, (fieldname, text))
-    assert kinds[True] > 100 and kinds[False] > 100
+    assert seg._terms.term_info("id", b"demo-001").is_inlined()
+    assert not seg._terms.term_info("body_f", b"ha").is_inlined()
+    assert list(seg._terms.matcher("id", b"demo-001", seg.schema["id"].format).all_ids()) == [
+        demo_reader.first_id("id", "demo-001")]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 2**33), min_size=1, max_size=20, unique=True), max_size=30))
+def test_position_values_are_what_delta_positions_encodes(postings):
+    """The values a mapped matcher gives a merge, coded for all postings at once, are DeltaPositions' own."""
+    lists = [sorted(p) for p in postings]
+    counts = [len(p) for p in lists]
+    arrays = PostingArrays(np.arange(len(lists)), np.array(counts, dtype=np.float32),
+                           np.concatenate(([0], np.cumsum(counts))).astype(np.intp),
+                           np.array([x for p in lists for x in p], dtype=np.int64))
+    fmt = DeltaPositions()
+    assert position_values(arrays) == [fmt.encode(p) for p in lists]
 
 
 # --- IndexArrays.postings against the whole reader ---------------------------------------------------------

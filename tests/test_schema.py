@@ -11,10 +11,19 @@ from whoosh import columns, fields
 from whoosh import index as whoosh_index
 
 from searchsvc.analysis.vietnamese import syllable_spans, unify_tones
-from searchsvc.index.codec import CompactCodec, DeltaPositions, TermFrequency, pack_offsets, unpack_offsets
+from searchsvc.index.codec import (
+    CompactCodec,
+    DeltaPositions,
+    MappedCodec,
+    TermFrequency,
+    pack_offsets,
+    unpack_offsets,
+)
 from searchsvc.index.generations import IndexStore
 from searchsvc.index.schema import (
     FOLDED,
+    MAPPED_FIELDS,
+    MAPPED_POSITIONS,
     SYLLABLE,
     TEXT_PARTS,
     WORD,
@@ -213,8 +222,10 @@ def test_offsets_round_trip() -> None:
     assert unpack_offsets(b"").shape == (0, 2)
 
 
-def test_codec_is_the_compact_codec() -> None:
-    assert isinstance(codec(), CompactCodec)
+def test_codec_is_the_compact_codec_that_maps_the_rankings_fields() -> None:
+    c = codec()
+    assert isinstance(c, MappedCodec) and isinstance(c, CompactCodec)
+    assert c.mapped_fields == MAPPED_FIELDS and c.positions_fields == MAPPED_POSITIONS
 
 
 def test_an_index_written_before_the_subpackages_still_opens(tmp_path, monkeypatch) -> None:
@@ -228,7 +239,8 @@ def test_an_index_written_before_the_subpackages_still_opens(tmp_path, monkeypat
     from searchsvc.index.indexer import reindex
 
     old = [(vietnamese.VietnameseTokenizer, "searchsvc.analysis"), (vietnamese.FoldFilter, "searchsvc.analysis"),
-           (codec_module.CompactCodec, "searchsvc.codec"), (codec_module.DeltaPositions, "searchsvc.codec"),
+           (codec_module.CompactCodec, "searchsvc.codec"), (codec_module.MappedCodec, "searchsvc.codec"),
+           (codec_module.DeltaPositions, "searchsvc.codec"),
            (codec_module.TermFrequency, "searchsvc.codec")]
     for cls, module in old:
         monkeypatch.setattr(cls, "__module__", module)

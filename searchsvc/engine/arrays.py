@@ -11,11 +11,7 @@ cached per worker, and the operating system keeps one copy for all of them.
 
 from __future__ import annotations
 
-import logging
-import shutil
-import tempfile
 import threading
-import weakref
 from collections import OrderedDict
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from whoosh.util.times import datetime_to_long
 
-from searchsvc.index import derive, mapped
+from searchsvc.index import mapped
 from searchsvc.index.mapped import PostingArrays
 
 # Decoded lists kept per worker: a question asks for most of its lists several times (stage one, proximity,
@@ -31,7 +27,6 @@ from searchsvc.index.mapped import PostingArrays
 # Small next to the mapped files, which the page cache shares (issue 16: private memory <= 150 MiB a worker).
 DEFAULT_CACHE_MB = 64
 EMPTY = PostingArrays(np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32))
-log = logging.getLogger(__name__)
 KEY_SHIFT = np.int64(32)  # a position key is document << KEY_SHIFT | position (position_keys)
 POSITION = 0xFFFFFFFF  # key & POSITION is the position
 
@@ -53,27 +48,6 @@ class Column:
         return [(self.labels[i], int(c)) for i, c in enumerate(counted) if c and self.labels[i]]
 
 
-def open_mapped(path: Path, reader) -> mapped.Mapped:
-    """The generation's mapped data; for one built before it existed, derived now into a private temporary
-    directory (slow, and once per process: reindex once to have it written with the generation)."""
-    try:
-        return mapped.Mapped(path, reader)
-    except mapped.MissingData as exc:
-        log.warning("%s; deriving it for this process (run 'searchsvc reindex' once to write it)", exc)
-    scratch = Path(tempfile.mkdtemp(prefix="searchsvc-mapped-"))
-    try:
-        for f in path.iterdir():
-            if f.is_file() and not f.name.endswith(("LOCK", mapped.SUFFIX)) and f.name != mapped.MANIFEST:
-                (scratch / f.name).symlink_to(f.resolve())
-        derive.derive(scratch)
-        opened = mapped.Mapped(scratch, reader)
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
-    weakref.finalize(opened, shutil.rmtree, scratch, True)
-    return opened
-
-
 class IndexArrays:
     """Arrays over one reader's global document numbers; safe to share between threads.
 
@@ -90,7 +64,7 @@ class IndexArrays:
         self._cached = 0
         self._lock = threading.Lock()
         with self.io:
-            self.mapped = open_mapped(path, reader)
+            self.mapped = mapped.Mapped(path, reader)  # DamagedData (MissingData too): the generation is refused
         self.size = self.mapped.size
         self.live = self.mapped.doc_array("live")
         self.doc_count = int(self.live.sum())

@@ -11,10 +11,16 @@ interfaces and change only the bytes:
 - :class:`DeltaPositions`: positions as varint deltas;
 - :class:`CompactCodec`: posting blocks as varint bytes (ids, whole-number
   weights, values) instead of pickled tuples, and field lengths read into a
-  table once per field instead of looked up per posting; the ranking's
-  fields' postings are also handed, term by term as they are written, to
-  index/mapped.py's builder, so that a segment's mapped file is written by
-  the process that writes the segment, with no second pass over it.
+  table once per field instead of looked up per posting;
+- :class:`MappedCodec` (the one every writer uses, schema.codec()): the
+  ranking's fields' postings are handed, term by term as they are written,
+  to index/mapped.py's builder, so that a segment's mapped file is written by
+  the process that writes the segment, with no second pass over it; and that
+  file is then their only copy (issue 16: they were stored twice). Whoosh's
+  postings file gets nothing for those fields, its term dictionary keeps each
+  term's statistics (document frequency, weights, lengths), and a matcher
+  Whoosh asks for (a segment merge, an incremental reindex's
+  ``commit(merge=True)``) reads the segment's mapped file.
 """
 
 from __future__ import annotations
@@ -27,9 +33,18 @@ from pathlib import Path
 import numpy as np
 from whoosh import formats
 from whoosh.codec import whoosh3
+from whoosh.matching import ListMatcher
 from whoosh.util.numeric import byte_to_length, length_to_byte
 
-from searchsvc.index.mapped import SUFFIX, PostingArrays, SegmentBuilder
+from searchsvc.index.mapped import (
+    FORMAT,
+    SUFFIX,
+    DamagedData,
+    PostingArrays,
+    SegmentBuilder,
+    SegmentPostings,
+    built_description,
+)
 
 INLINE_LIMIT = 1
 
@@ -268,8 +283,26 @@ class _LengthTableReader(whoosh3.W3PerDocReader):
         return table[docnum]
 
 
+class _TermInfoOnlyWriter(whoosh3.W3PostingsWriter):
+    """A mapped field's postings writer: each term's statistics go into Whoosh's term info (document frequency,
+    total and greatest weight, shortest and longest field, first and last document), its postings nowhere (the
+    segment's mapped file is their only copy). The term info points at no bytes of the postings file."""
+
+    def _write_block(self, last: bool = False) -> None:
+        self._terminfo.add_block(self)
+        self._blockcount += 1
+        self._new_block()
+
+    def finish_postings(self):
+        if self._ids:
+            self._write_block(last=True)
+        terminfo, self._terminfo = self._terminfo, None
+        terminfo.set_extent(0, 0)
+        return terminfo
+
+
 class _MappingFieldWriter(whoosh3.W3FieldWriter):
-    """Whoosh's field writer, also keeping each mapped field's postings for the segment's mapped file."""
+    """Whoosh's field writer, except that each mapped field's postings go to the segment's mapped file only."""
 
     def __init__(self, codec, storage, segment, fields: tuple[str, ...], positions: tuple[str, ...]) -> None:
         super().__init__(codec, storage, segment)
@@ -285,6 +318,8 @@ class _MappingFieldWriter(whoosh3.W3FieldWriter):
         super().start_field(fieldname, fieldobj)
         self._capture = fieldname in self._mapped_fields
         self._with_positions = fieldname in self._positions_fields
+        if self._capture:
+            self._postwriter = _TermInfoOnlyWriter(self._postfile, blocklimit=self._codec._blocklimit)
 
     def start_term(self, btext) -> None:
         super().start_term(btext)
@@ -314,20 +349,46 @@ class _MappingFieldWriter(whoosh3.W3FieldWriter):
         self._builder.write()
 
 
+class _MappedTermsReader(whoosh3.W3TermsReader):
+    """Whoosh's term dictionary of a segment; a mapped field's term matches through the segment's mapped file.
+
+    A merge reads every posting of the segments it merges through :meth:`matcher`; a missing or damaged
+    mapped file raises DamagedData there, so a merge never writes a segment with postings lost."""
+
+    def __init__(self, codec, dbfile, length, postfile, path: Path, fields: tuple[str, ...]) -> None:
+        super().__init__(codec, dbfile, length, postfile)
+        self._path = path
+        self._fields = frozenset(fields)
+        self._mapped: SegmentPostings | None = None
+
+    def _segment_postings(self) -> SegmentPostings:
+        if self._mapped is None:
+            described = built_description(self._path)
+            if described is None:
+                raise DamagedData(f"{self._path.name} is missing or not of format {FORMAT}: the only copy of its "
+                                  "segment's postings")
+            self._mapped = SegmentPostings(self._path, described)
+        return self._mapped
+
+    def matcher(self, fieldname, tbytes, format_, scorer=None):
+        if fieldname not in self._fields:
+            return super().matcher(fieldname, tbytes, format_, scorer=scorer)
+        terminfo = self.term_info(fieldname, tbytes)  # TermNotFound for a term the segment does not have
+        positions = format_.supports("positions")
+        arrays = self._segment_postings().postings(fieldname, tbytes.decode("utf-8"), positions=positions)
+        if arrays is None or len(arrays.ids) != terminfo.doc_frequency():
+            raise DamagedData(f"{self._path.name} does not hold the postings of {fieldname}:{tbytes!r} that "
+                              "Whoosh's term dictionary lists")
+        values = position_values(arrays) if positions else None
+        return ListMatcher(arrays.ids.tolist(), arrays.freqs.tolist(), values, format_, scorer=scorer,
+                           term=(fieldname, tbytes), terminfo=terminfo)
+
+
 class CompactCodec(whoosh3.W3Codec):
-    """Whoosh's W3 codec, writing integral weights as small ints, reading lengths from a table, and mapping the
-    postings of ``mapped_fields`` (with positions for ``positions_fields``) as a segment is written."""
+    """Whoosh's W3 codec, writing integral weights as small ints and reading lengths from a table.
 
-    def __init__(self, mapped_fields: tuple[str, ...] = (), positions_fields: tuple[str, ...] = (), **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.mapped_fields = mapped_fields
-        self.positions_fields = positions_fields
-
-    def field_writer(self, storage, segment):
-        fields = getattr(self, "mapped_fields", ())  # absent from a codec pickled by searchsvc 0.2
-        if fields and getattr(storage, "folder", None):
-            return _MappingFieldWriter(self, storage, segment, fields, self.positions_fields)
-        return super().field_writer(storage, segment)
+    Segments written by searchsvc 0.3 and earlier pickled this class, so it stays to open them (and refuse them:
+    their mapped data is of an earlier format); :class:`MappedCodec` writes with it the fields it does not map."""
 
     def per_document_reader(self, storage, segment):
         return _LengthTableReader(storage, segment)
@@ -346,6 +407,53 @@ class CompactCodec(whoosh3.W3Codec):
             return super().postings_reader(dbfile, terminfo, format_, term=term, scorer=scorer)
         offset, length = terminfo.extent()
         return _CompactLeafMatcher(dbfile, offset, length, format_, term=term, scorer=scorer)
+
+
+class MappedCodec(CompactCodec):
+    """:class:`CompactCodec` whose ``mapped_fields``' postings (with positions for ``positions_fields``) are
+    written only to each segment's mapped file (index/mapped.py) and read back from it.
+
+    A class of its own, pickled into each segment: searchsvc 0.3, which would read these segments' postings
+    from Whoosh's postings file, cannot unpickle it and so refuses such an index instead of misreading it."""
+
+    def __init__(self, mapped_fields: tuple[str, ...], positions_fields: tuple[str, ...] = (), **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.mapped_fields = tuple(mapped_fields)
+        self.positions_fields = tuple(positions_fields)
+
+    def field_writer(self, storage, segment):
+        if not getattr(storage, "folder", None):
+            raise ValueError("MappedCodec writes a mapped file beside each segment: it needs a directory storage")
+        return _MappingFieldWriter(self, storage, segment, self.mapped_fields, self.positions_fields)
+
+    def terms_reader(self, storage, segment):
+        tiname = segment.make_filename(self.TERMS_EXT)
+        path = Path(storage.folder) / (segment.segment_id() + SUFFIX)
+        return _MappedTermsReader(self, storage.open_file(tiname), storage.file_length(tiname),
+                                  segment.open_file(storage, self.POSTS_EXT), path, self.mapped_fields)
+
+
+def position_values(arrays: PostingArrays) -> list[bytes]:
+    """Each posting's positions as :class:`DeltaPositions` encodes them (the value Whoosh passes on in a merge),
+    varint-coded for all postings at once."""
+    starts = arrays.pos_starts
+    pos = np.asarray(arrays.positions, dtype=np.int64)
+    gaps = np.diff(pos, prepend=0)
+    firsts = starts[:-1][np.diff(starts) > 0]
+    gaps[firsts] = pos[firsts]
+    nbytes = np.ones(len(gaps), dtype=np.int64)
+    for bits in (7, 14, 21, 28, 35, 42, 49, 56):
+        nbytes += gaps >= (1 << bits)
+    ends = np.cumsum(nbytes)
+    out = np.zeros(int(ends[-1]) if len(ends) else 0, dtype=np.uint8)
+    at = ends - nbytes
+    for k in range(int(nbytes.max()) if len(nbytes) else 0):
+        some = nbytes > k
+        more = (nbytes > k + 1).astype(np.int64) << 7
+        out[at[some] + k] = ((gaps[some] >> (7 * k)) & 0x7F | more[some]).astype(np.uint8)
+    blob = out.tobytes()
+    bounds = np.concatenate(([0], ends))[starts].tolist()
+    return [blob[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def pack_offsets(flat: array) -> bytes:
@@ -391,63 +499,6 @@ def _count_ends(blob: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     csum = np.concatenate(([0], np.cumsum(blob < 0x80)))
     stops = np.cumsum(lengths)
     return csum[stops] - csum[stops - lengths]
-
-
-def read_posting_arrays(matcher, positions: bool = False) -> PostingArrays:
-    """Decode a whole posting list in bulk, block by block, instead of one posting at a time.
-
-    Reads the blocks :class:`_CompactPostingsWriter` writes; anything else
-    (inlined single postings) goes through the matcher's own interface.
-    """
-    if not isinstance(matcher, _CompactLeafMatcher):
-        ids, freqs, values = [], [], []
-        while matcher.is_active():
-            ids.append(matcher.id())
-            values.append(matcher.value() if positions else b"")
-            freqs.append(matcher.weight())
-            matcher.next()
-        arrays = PostingArrays(np.asarray(ids, dtype=np.int64), np.asarray(freqs, dtype=np.float32))
-        if positions:
-            blob = b"".join(v or b"" for v in values)
-            lengths = np.array([len(v or b"") for v in values], dtype=np.int64)
-            _fill_positions(arrays, np.frombuffer(blob, dtype=np.uint8), lengths, blob)
-        return arrays
-    id_bytes, weight_parts, value_lengths, value_blobs, counts = [], [], [], [], []
-    while not matcher._atend:
-        if matcher._data is None:
-            matcher._read_data()
-        ids, weights, values = matcher._data
-        counts.append(matcher._blocklength)
-        id_bytes.append(ids if isinstance(ids, bytes) else varints(deltas(ids)))
-        weight_parts.append(weights)
-        if isinstance(values, tuple) and len(values) == 2 and isinstance(values[0], bytes):
-            value_lengths.append(values[0])
-            value_blobs.append(values[1])
-        matcher._next_block()
-    counts_a = np.asarray(counts, dtype=np.int64)
-    ids_a = _restart_cumsum(np_unvarints(b"".join(id_bytes)), counts_a)
-    lengths = np_unvarints(b"".join(value_lengths)) if value_blobs else None
-    blob_bytes = b"".join(value_blobs)
-    blob = np.frombuffer(blob_bytes, dtype=np.uint8)
-    if all(isinstance(w, bytes) and w for w in weight_parts):
-        freqs = np_unvarints(b"".join(weight_parts)).astype(np.float32)
-    elif lengths is not None and all(w == b"" for w in weight_parts):
-        freqs = _count_ends(blob, lengths).astype(np.float32)
-    else:  # Whoosh's own weight forms (None, one float, an array)
-        parts = []
-        for w, n in zip(weight_parts, counts, strict=True):
-            if w is None or isinstance(w, float):
-                parts.append(np.full(n, 1.0 if w is None else w, dtype=np.float32))
-            elif isinstance(w, bytes):
-                parts.append(np_unvarints(w).astype(np.float32))
-            else:
-                parts.append(np.asarray(w, dtype=np.float32))
-        freqs = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-    arrays = PostingArrays(ids_a, freqs)
-    if positions and lengths is not None:
-        arrays.pos_starts = np.concatenate(([0], np.cumsum(lengths)))
-        _fill_positions(arrays, blob, lengths, blob_bytes)
-    return arrays
 
 
 def _fill_positions(arrays: PostingArrays, blob: np.ndarray, lengths: np.ndarray, blob_bytes: bytes) -> None:

@@ -1,69 +1,48 @@
 """Writing a generation's mapped data (index/mapped.py, index/lexicon.py) after Whoosh's commit.
 
-Run by reindex on every generation it publishes, and by a worker for a
-generation written before the mapped data existed (into a private scratch
-directory). A segment's postings are mapped as Whoosh writes it (the codec
-hands them over, in the indexer's worker processes); segments an incremental
-generation kept from the previous one keep their files (hard links); only a
-segment without its file (written by searchsvc 0.2) is read back from
-Whoosh here, in parallel. The per-document arrays and spelling tables cover the whole
-generation and are written anew each time, never in place.
+Run by reindex on every generation it publishes. A segment's postings are
+mapped as Whoosh writes it (the codec hands them over, in the indexer's
+worker processes, and keeps no other copy); segments an incremental
+generation kept from the previous one keep their files (hard links). A
+segment without its file (written by an earlier searchsvc) cannot be read
+back from Whoosh, which has not got those postings: such an index is
+rebuilt in full (:class:`MissingData`). The per-document arrays and spelling
+tables cover the whole generation and are written anew each time, never in
+place.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from whoosh import index as whoosh_index
 from whoosh.codec import whoosh3
-from whoosh.reading import TermNotFound
 from whoosh.util.numeric import byte_to_length
 
-from searchsvc.index.codec import read_posting_arrays
 from searchsvc.index.lexicon import FILE as SPELLING
 from searchsvc.index.lexicon import derive_spelling
 from searchsvc.index.mapped import (
     DOCS,
     FORMAT,
     MANIFEST,
+    REBUILD,
     SUFFIX,
     DamagedData,
     MissingData,
-    SegmentBuilder,
     built_description,
     read_manifest,
     segment_file,
     segments,
     write_sections,
 )
-from searchsvc.index.schema import COLUMNS, MAPPED_FIELDS, MAPPED_POSITIONS, text_fields
+from searchsvc.index.schema import COLUMNS, text_fields
 
 _UNDATED = 2**63  # Whoosh writes an unsigned maximum where a document has no date
 _LENGTH_TABLE = np.array([byte_to_length(i) for i in range(256)], dtype=np.float32)
-
-
-def derive_segment(seg, path: Path) -> dict[str, Any]:
-    """Write one Whoosh segment's postings (:data:`MAPPED_FIELDS`) to ``path``, read back from Whoosh: for a
-    segment written before its postings were mapped as they were written (index/codec.py)."""
-    builder = SegmentBuilder(path)
-    for fieldname in MAPPED_FIELDS:
-        if fieldname not in seg.schema:
-            continue
-        fmt = seg.schema[fieldname].format
-        lengths = _LENGTH_TABLE[_length_bytes(seg, fieldname)]
-        for btext in seg.lexicon(fieldname):
-            try:
-                matcher = seg._terms.matcher(fieldname, btext, fmt)
-            except (TermNotFound, KeyError):
-                continue
-            arrays = read_posting_arrays(matcher, positions=fieldname in MAPPED_POSITIONS)
-            builder.add(fieldname, btext, arrays, lengths[arrays.ids] if len(lengths) else None)
-    return builder.write()
 
 
 def _length_bytes(seg, fieldname: str) -> np.ndarray:
@@ -144,28 +123,18 @@ def is_current(path: Path) -> bool:
     return [(s["file"], s["base"]) for s in manifest.get("segments", [])] == wanted
 
 
-def _derive_one(path: str, name: str) -> tuple[str, dict[str, Any]]:
-    with whoosh_index.open_dir(path).reader() as reader:
-        for seg, _ in segments(reader):
-            if segment_file(seg) == name:
-                return name, derive_segment(seg, Path(path) / name)
-    raise LookupError(f"no segment for {name} in {path}")
-
-
-def derive(path: Path, jobs: int = 1) -> dict[str, Any]:
-    """Write the mapped data of the Whoosh index at ``path``; segments in parallel, ``jobs`` processes at most."""
+def derive(path: Path) -> dict[str, Any]:
+    """Write the manifest and the per-generation mapped data of the Whoosh index at ``path``, whose segments'
+    files the codec wrote; MissingData if a segment has none of this format."""
     with whoosh_index.open_dir(str(path)).reader() as reader:
         leaves = [(segment_file(seg), base) for seg, base in segments(reader)]
         described: dict[str, dict[str, Any]] = {}
         for name, _ in leaves:
-            if (written := built_description(path / name)) is not None:
-                described[name] = written  # mapped by the codec as Whoosh wrote the segment, or kept
-        todo = [name for name, _ in leaves if name not in described]
-        if len(todo) > 1 and jobs > 1:
-            with ProcessPoolExecutor(max_workers=min(jobs, len(todo))) as pool:
-                described.update(pool.map(_derive_one, [str(path)] * len(todo), todo))
-        else:
-            described.update(_derive_one(str(path), name) for name in todo)
+            written = built_description(path / name)  # mapped by the codec as Whoosh wrote the segment, or kept
+            if written is None:
+                raise MissingData(f"{path.name}: segment file {name} is missing or not of format {FORMAT}, and "
+                                  f"its postings are nowhere else ({REBUILD})")
+            described[name] = written
         docs, labels = derive_docs(reader)
         manifest = {
             "format": FORMAT,

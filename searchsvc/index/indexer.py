@@ -22,6 +22,7 @@ from searchsvc.analysis import vietnamese as analysis
 from searchsvc.index import derive
 from searchsvc.index.codec import pack_offsets
 from searchsvc.index.generations import Generation, IndexStore, now_iso
+from searchsvc.index.mapped import FORMAT, REBUILD
 from searchsvc.index.parallel import ParallelWriter
 from searchsvc.index.pool import segment_writer
 from searchsvc.index.schema import FOLDED, SYLLABLE, TEXT_PARTS, WORD, build_schema, codec, field_name, offsets_field
@@ -33,7 +34,8 @@ BATCH = 32
 
 
 class ReindexRefused(Exception):
-    """A full rebuild that would serve fewer articles than it was given, unasked: nothing is published."""
+    """A full rebuild that would serve fewer articles than it was given, unasked, or an incremental run on an
+    index it cannot continue: nothing is published."""
 
 
 @dataclass
@@ -265,6 +267,12 @@ def reindex(
             missing = [f"{p}: no such file or directory" for p in paths if not is_url(p) and not p.exists()]
             if missing:  # refused before minutes of building
                 raise ReindexRefused(_refusal(_unread_reason(missing), current, None))
+        if incremental and not derive.is_current(current.path):
+            # Its segments' postings are in no mapped file of this format, and Whoosh's files no longer hold
+            # them for a merge to read: only a full rebuild makes a generation this version can serve.
+            raise ReindexRefused(f"refusing an incremental reindex: {current.name} has no mapped data of format "
+                                 f"{FORMAT} (written by an earlier searchsvc, or its files removed), and its postings "
+                                 f"are nowhere else. Nothing was changed; {REBUILD}")
         gen = store.new_generation(copy_current=incremental)
         try:
             if incremental:
@@ -282,12 +290,10 @@ def reindex(
                 raise ReindexRefused(_refusal(_unread_reason(summary.unread), current, summary.documents))
             if guard and summary.documents == 0 and _served_count(current):
                 raise ReindexRefused(_refusal("it holds no articles", current, 0))
-            # A generation written before its mapped data existed gets it now, even when nothing else changed.
-            upgrade = incremental and not changed and not derive.is_current(current.path)
-            if changed or repair or upgrade:
-                derive.derive(gen.path, jobs)
+            if changed or repair:
+                derive.derive(gen.path)
             summary.seconds = time.monotonic() - start
-            if changed or repair or upgrade:
+            if changed or repair:
                 summary.generation = gen.name
                 store.publish(gen, {
                     **summary.as_dict(),
@@ -300,7 +306,7 @@ def reindex(
                 store.discard(gen)
                 summary.generation = current.name
             store.record_run({**summary.as_dict(), "finished_at": now_iso(),
-                              "published": bool(changed or repair or upgrade),
+                              "published": bool(changed or repair),
                               "mode": "incremental" if incremental else "full"})
         except OSError as exc:
             store.discard(gen)

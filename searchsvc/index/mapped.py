@@ -1,6 +1,7 @@
 """What the ranking reads, written once per generation and mapped by every worker instead of copied.
 
-Whoosh stays the index of record (stored fields, the term dictionary). The
+Whoosh keeps the stored fields and the term dictionary; the postings of
+the ranking's fields (schema.MAPPED_FIELDS) are only here. The
 ranking path wants whole posting lists and per-document columns as numpy
 arrays; decoding them in every worker and keeping them in a private cache
 paid the memory once per worker and again at every generation switch
@@ -22,7 +23,9 @@ Files, each listed with its sections, sizes and CRC-32s in ``mapped.json``:
     the byte width of each coded array, the data's CRC-32),
     ``keys`` and ``data`` (per term: document number gaps, frequencies and,
     for the folded fields, positions; for a common list, its maxima per cell of
-    64 documents, which bound what pruning can skip; see :func:`encode`).
+    64 documents, which bound what pruning can skip; see :func:`encode`). The
+    only copy of those postings: Whoosh reads them from here too (a segment
+    merge, index/codec.py), so the file cannot be derived again from Whoosh.
 ``docs.mapped``
     per document of the generation: ``live`` (not deleted), ``len:<field>``
     (length in terms, as Whoosh's length byte gives it), ``codes:<column>``
@@ -33,6 +36,8 @@ Files, each listed with its sections, sizes and CRC-32s in ``mapped.json``:
 A changed, truncated or missing file is found by size when the generation is
 opened, by the CRC-32 of every section but ``data`` then too, and by the
 term's own CRC-32 when a worker first reads a term's data (:class:`DamagedData`).
+A generation without mapped data of this format (an earlier searchsvc's) is
+refused the same way (:class:`MissingData`): it must be rebuilt in full.
 """
 
 from __future__ import annotations
@@ -51,8 +56,8 @@ from typing import Any
 import numpy as np
 from numpy.lib import format as npformat
 
-FORMAT = 5  # 1: positions as gaps, 2: document numbers as they are (neither released), 3: no title syllables,
-# 4: no cell maxima
+FORMAT = 6  # 1: positions as gaps, 2: document numbers as they are (neither released), 3: no title syllables,
+#            4: postings also in Whoosh's files, 5: postings only here or cell maxima (two builds, neither released)
 CELL = 64  # documents per cell of the maxima tables (pruning, engine/ranking.py)
 CELLED_SHARE = 8  # a list with a posting for an eighth of the documents it spans or more has a maxima table
 CELLED_AT_LEAST = 256  # postings
@@ -378,19 +383,26 @@ def segment_file(seg) -> str:
 # --- a generation: derive, check, open ----------------------------------------------------------------
 
 
-class MissingData(Exception):
-    """The generation has no mapped data of this format (built by an older searchsvc)."""
+class MissingData(DamagedData):
+    """The generation has no mapped data of this format (built by an earlier searchsvc, or its files removed).
+
+    Refused like damaged data: the postings cannot be derived again from Whoosh, which no longer has them, so
+    such an index is rebuilt in full (``searchsvc reindex --full``)."""
+
+
+REBUILD = "rebuild the index in full: searchsvc reindex --full"
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
     try:
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise MissingData(f"{path.name} has no {MANIFEST}") from exc
+        raise MissingData(f"{path.name} has no {MANIFEST} ({REBUILD})") from exc
     except (OSError, ValueError) as exc:
         raise DamagedData(f"{MANIFEST} cannot be read: {exc}") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise MissingData(f"{path.name}'s mapped data is not of format {FORMAT}")
+        raise MissingData(f"{path.name}'s mapped data is not of format {FORMAT}, written by an earlier searchsvc "
+                          f"({REBUILD})")
     return manifest
 
 

@@ -146,7 +146,13 @@ class ParallelWriter:
             proc.join()
         parent = self.parent
         final = parent._merge_segments(None, False, merge)
-        parent._close_segment()
+        if parent._added:
+            # The merge policy wrote the small segments' documents into this writer's own segment: it replaces
+            # them in the table of contents (as in Whoosh's SegmentWriter.commit). Left out, a merging
+            # incremental run published a generation without every article of the merged segments.
+            final.append(parent._finalize_segment())
+        else:
+            parent._close_segment()
         parent._commit_toc(final + self.segments)
         parent._finish()
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from whoosh import columns, fields
 
 from searchsvc.analysis.vietnamese import compound_syllable_analyzer, folded_analyzer, word_analyzer
-from searchsvc.index.codec import CompactCodec, DeltaPositions, TermFrequency
+from searchsvc.index.codec import DeltaPositions, MappedCodec, TermFrequency
 
 TEXT_PARTS = ("title", "sapo", "body")
 WORD, SYLLABLE, FOLDED = "", "_s", "_f"
@@ -35,13 +35,14 @@ def offsets_field(part: str) -> str:
     return part + "_offsets"
 
 
-# Fields whose postings are also mapped (index/mapped.py): what the ranking, filters and facets read.
+# Fields whose postings are mapped (index/mapped.py) and stored nowhere else: what ranking, filters and facets read.
 COLUMNS = ("category", "source", "year")
 
 
-def codec() -> CompactCodec:
-    """The codec every writer must use (see codec.py)."""
-    return CompactCodec(mapped_fields=MAPPED_FIELDS, positions_fields=MAPPED_POSITIONS)
+def codec() -> MappedCodec:
+    """The codec every writer must use (see codec.py): the mapped fields' postings are written to the segments'
+    mapped files only."""
+    return MappedCodec(mapped_fields=MAPPED_FIELDS, positions_fields=MAPPED_POSITIONS)
 
 
 def text_fields(units: tuple[str, ...] = UNITS) -> list[str]:
