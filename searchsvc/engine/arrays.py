@@ -145,17 +145,23 @@ class IndexArrays:
             out.pos_starts = out.pos_starts.astype(np.intp, copy=False)
         return out
 
-    def _cells(self, parts: list[tuple[PostingArrays, int]]) -> tuple[np.ndarray, np.ndarray] | None:
-        """A list's cell maxima over the generation's cells (0 where it has no posting), as float32 (largest
-        frequency, largest frequency / length), or None when a segment's part has none (not common there)."""
+    def _cells(self, parts: list[tuple[PostingArrays, int]]) -> list[tuple[mapped.CellMaxima, int]] | None:
+        """Each part's cell maxima with the generation's cell it starts at, or None when a segment's part has
+        none (the list is not common there); :meth:`cell_maxima` lays them out when pruning asks."""
         if not all(p.cells is not None for p, _ in parts):
+            return None
+        return [(p.cells, self._cell_base[self._segment_of[base]]) for p, base in parts]
+
+    def cell_maxima(self, p: PostingArrays) -> tuple[np.ndarray, np.ndarray] | None:
+        """A decoded list's cell maxima over all the generation's cells (0 where it has no posting), as float32:
+        the largest frequency and the largest frequency / length; None for a list without."""
+        if p.cells is None:
             return None
         freq = np.zeros(len(self.cell_starts), dtype=np.float32)
         ratio = np.zeros(len(self.cell_starts), dtype=np.float32)
-        for p, base in parts:
-            at = self._cell_base[self._segment_of[base]]
-            freq[at:at + len(p.cells.freq)] = p.cells.freq
-            ratio[at:at + len(p.cells.ratio)] = p.cells.ratio
+        for cells, at in p.cells:
+            freq[at:at + len(cells.freq)] = cells.freq
+            ratio[at:at + len(cells.ratio)] = cells.ratio
         return freq, ratio
 
     def doc_frequency(self, fieldname: str, text: str) -> int:

@@ -250,7 +250,7 @@ class Ranker:
                 runs = _run_starts(at)
                 bound[at[runs]] = np.maximum.reduceat(tf, runs)
             return bound
-        freq, ratio = (c.astype(np.float64) for c in p.cells)
+        freq, ratio = (c.astype(np.float64) for c in self.arrays.cell_maxima(p))
         if fieldname != field_name(part, unit):
             # Normalised by another field's length (a syllable counted as a word): the cell's largest norm.
             return PART_WEIGHTS[part] * freq * self._cell_norm(part, unit)

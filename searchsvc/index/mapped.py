@@ -95,7 +95,7 @@ class PostingArrays:
         self.freqs = freqs
         self.pos_starts = pos_starts  # positions of posting i: positions[pos_starts[i]:pos_starts[i + 1]]
         self.positions = positions
-        self.cells = cells  # CellMaxima of a common list, as read (engine/arrays.py makes them generation-wide)
+        self.cells = cells  # CellMaxima of a common list (engine/arrays.py: each segment's, with its first cell)
 
 
 class DamagedData(Exception):
