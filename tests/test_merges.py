@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import Echo
 from test_indexer import copies, index_content, write_jsonl
@@ -73,11 +74,22 @@ def assert_term_statistics_match(root: Path) -> None:
                     assert info.doc_frequency() == len(p.ids), (fieldname, btext)
                     assert info.weight() == pytest.approx(float(p.freqs.sum())), (fieldname, btext)
                     assert (info.min_id(), info.max_id()) == (p.ids[0], p.ids[-1]), (fieldname, btext)
+                    # Pruning's bounds, written again by a merge: those of the postings and lengths as they are.
+                    lengths = np.array([seg.doc_field_length(d, fieldname) for d in p.ids.tolist()], dtype=np.float32)
+                    assert p.cells is not None, (fieldname, btext)
+                    expected = mapped.cell_maxima(p.ids, p.freqs, lengths)
+                    assert np.array_equal(p.cells.freq, expected.freq), (fieldname, btext)
+                    assert np.array_equal(p.cells.ratio, expected.ratio), (fieldname, btext)
     ix.close()
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_merges_through_incremental_runs_equal_a_full_build(tmp_path: Path, jobs: int) -> None:
+def test_merges_through_incremental_runs_equal_a_full_build(tmp_path: Path, jobs: int,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every list gets its cell maxima (a list must be common for them, which no list of a few articles is);
+    # the writer processes are forked, so they see it too.
+    monkeypatch.setattr(mapped, "CELLED_AT_LEAST", 1)
+    monkeypatch.setattr(mapped, "CELLED_SHARE", 1 << 30)
     pool = copies(RUNS * 6, "mg")
     articles = {a["id"]: a for a in pool[:6]}
     src = tmp_path / "src.jsonl"
