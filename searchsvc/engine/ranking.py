@@ -246,28 +246,30 @@ class Ranker:
             return out
         idfs = np.array([self.idf(self.folded_df(t)) for t in terms], dtype=np.float32)
         total = float(idfs.sum()) or 1.0
+        # Every part and both window offsets in one sort: a window is (candidate, part, offset, bucket), and a
+        # candidate's best is the best of all its windows (as when each part and offset was summed on its own,
+        # six sorts a question; the sums are the same, term by term in the same order).
+        keys, which, counts = [], [], []
         for part in TEXT_PARTS:
-            keys, which, term_ids = [], [], []
-            for i, t in enumerate(terms):
+            for t in terms:
                 k, w = self.positions(part, t, docs, memo)
-                keys.append(k & POSITION)
+                keys.append(k)
                 which.append(w)
-                term_ids.append(np.full(len(k), i, dtype=np.int64))
-            pos, doc, tid = np.concatenate(keys), np.concatenate(which), np.concatenate(term_ids)
-            if not len(pos):
-                continue
-            for shift in (0, PASSAGE // 2):
-                bucket = (pos + shift) // PASSAGE
-                cell = (doc * (1 << 20) + bucket) * len(terms) + tid
-                cell = np.unique(cell)  # sorted, so windows and their documents come in order
-                window = cell // len(terms)
-                starts = _run_starts(window)
-                sums = (np.add.reduceat(idfs[cell % len(terms)].astype(np.float64), starts) / total).astype(np.float32)
-                doc_of = window[starts] // (1 << 20)
-                firsts = _run_starts(doc_of)
-                best = np.maximum.reduceat(sums, firsts)
-                at = doc_of[firsts]
-                out[at] = np.maximum(out[at], best)
+                counts.append(len(k))
+        pos, doc = np.concatenate(keys) & POSITION, np.concatenate(which)
+        if not len(pos):
+            return out
+        slot = np.repeat(np.arange(len(counts), dtype=np.int64), counts)  # part * len(terms) + term
+        tid = slot % len(terms)
+        base = (doc * _LAYERS + 2 * (slot // len(terms))) << _BUCKET_BITS  # the part's windows at offset 0
+        window = np.concatenate((base + pos // PASSAGE, base + (1 << _BUCKET_BITS) + (pos + PASSAGE // 2) // PASSAGE))
+        cell = _sorted_unique(window * len(terms) + np.concatenate((tid, tid)))  # windows, documents in order
+        window = cell // len(terms)
+        starts = _run_starts(window)
+        sums = (np.add.reduceat(idfs[cell % len(terms)].astype(np.float64), starts) / total).astype(np.float32)
+        doc_of = window[starts] // (_LAYERS << _BUCKET_BITS)
+        firsts = _run_starts(doc_of)
+        out[doc_of[firsts]] = np.maximum.reduceat(sums, firsts)
         return out
 
     # --- masks ----------------------------------------------------------------------------------
@@ -414,6 +416,16 @@ class Ranker:
         for part in TEXT_PARTS:
             mask[self.arrays.postings(field_name(part, FOLDED), syllable).ids] = True
         return mask
+
+
+_LAYERS = 2 * len(TEXT_PARTS)  # passage windows: each part at two offsets
+_BUCKET_BITS = 20  # windows of a part at one offset: PASSAGE << 20 syllables is more than any article has
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique of int64 values by a sort and a comparison of neighbours (np.unique hashes, then sorts)."""
+    values = np.sort(values)
+    return values[np.concatenate(([True], values[1:] != values[:-1]))]
 
 
 def _run_starts(values: np.ndarray) -> np.ndarray:
