@@ -73,11 +73,13 @@ class Ranked:
     def order(self, start: int, stop: int) -> np.ndarray:
         """Document numbers of ranks start..stop-1 by score (ties by document number)."""
         docs = np.flatnonzero(self.matched)
+        negated = -self.scores[docs]
         if stop < len(docs):
             # Keep every document tied with the last one kept, so ties are broken the same way on every page.
-            cut = np.partition(-self.scores[docs], stop - 1)[stop - 1]
-            docs = docs[-self.scores[docs] <= cut]
-        order = np.lexsort((docs, -self.scores[docs]))
+            cut = np.partition(negated, stop - 1)[stop - 1]
+            kept = negated <= cut
+            docs, negated = docs[kept], negated[kept]
+        order = np.lexsort((docs, negated))
         return docs[order][start:stop]
 
 
@@ -367,6 +369,7 @@ class Ranker:
         pairs = [a for a in plan.ranked_text if len(a.folded) > 1]
         typed = {tuple(a.folded) for a in pairs}
         pairs += [a for e in plan.expanded for a in e.runs if len(a.folded) > 1 and tuple(a.folded) not in typed]
+        top = None
         if pairs and ranked.total:
             top = np.sort(ranked.order(0, CANDIDATES))
             memo: dict = {}
@@ -378,19 +381,22 @@ class Ranker:
         if boost is not None:
             scores *= boost
         if plan.scored and not (plan.required or plan.preferred) and ranked.total > CANDIDATES:
-            ranked = self._counted(plan, ranked)
+            # Stage two only adds to the candidates' scores: without a boost they are still the ones ranked first.
+            ranked = self._counted(plan, ranked, top if top is not None and boost is None else None)
         return ranked
 
-    def _counted(self, plan: Plan, ranked: Ranked) -> Ranked:
+    def _counted(self, plan: Plan, ranked: Ranked, first: np.ndarray | None = None) -> Ranked:
         """The results a reader is told of: the articles with every content word of the query (in any of its
         forms: exact, folded, restored, corrected, expanded), the most common words left out only while fewer
         than COUNTED_AT_LEAST have them all, and always the CANDIDATES ranked first. Stage one matches any
         word, which ranks well but counted nearly the whole archive ("bóng đá việt nam": 46,258 of 47,897)
-        and made the facets describe the collection; the order of the top results does not change."""
+        and made the facets describe the collection; the order of the top results does not change.
+        ``first``: the CANDIDATES ranked first, when the caller knows them."""
         units: dict[str, np.ndarray] = {}
         for a in plan.scored:
             for f in a.content_folded:
-                units.setdefault(f, self._folded_docs(f))
+                if f not in units:
+                    units[f] = self._folded_docs(f)
         for e in plan.expanded:
             for option in e.options:
                 has = np.logical_and.reduce([self._folded_docs(f) for f in dict.fromkeys(option.folded)])
@@ -400,15 +406,15 @@ class Ranker:
         if len(units) < 2:
             return ranked
         # The rarest words first; the most common are the ones left out while too few articles have them all.
-        masks = sorted(units.values(), key=lambda m: int(m.sum()))
+        masks = sorted(units.values(), key=np.count_nonzero)
         counted = masks[0] & ranked.matched
         for mask in masks[1:]:
             narrower = counted & mask
-            if int(narrower.sum()) < COUNTED_AT_LEAST:
+            if np.count_nonzero(narrower) < COUNTED_AT_LEAST:
                 break
             counted = narrower
-        counted[ranked.order(0, CANDIDATES)] = True
-        scores = np.where(counted, ranked.scores, 0).astype(np.float32)
+        counted[ranked.order(0, CANDIDATES) if first is None else first] = True
+        scores = np.where(counted, ranked.scores, np.float32(0))
         return Ranked(scores, counted)
 
     def _folded_docs(self, syllable: str) -> np.ndarray:
