@@ -217,13 +217,18 @@ def position_keys(p: PostingArrays, docs: np.ndarray) -> tuple[np.ndarray, np.nd
     index in ``docs`` of each: how proximity, phrases, passages and highlighting read positions."""
     if not len(p.ids) or p.positions is None or not len(docs):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    slots = np.searchsorted(p.ids, docs)
-    slots[slots >= len(p.ids)] = 0
-    present = p.ids[slots] == docs
+    # Called some 70 times a question on a few hundred positions each: as few numpy calls as will do.
+    ids = p.ids
+    slots = np.searchsorted(ids, docs)
+    np.minimum(slots, len(ids) - 1, out=slots)  # past the end: the last posting, not the document either
+    present = ids[slots] == docs
     slots = slots[present]
-    starts, stops = p.pos_starts[slots], p.pos_starts[slots + 1]
-    which = np.repeat(np.flatnonzero(present), stops - starts)
-    return (docs[which].astype(np.int64) << KEY_SHIFT) | p.positions[ranges(starts, stops)], which
+    starts = p.pos_starts[slots]
+    lengths = p.pos_starts[slots + 1] - starts
+    ends = np.cumsum(lengths)
+    which = np.repeat(np.flatnonzero(present), lengths)
+    at = np.arange(int(ends[-1]) if len(ends) else 0) + np.repeat(starts - (ends - lengths), lengths)  # ranges()
+    return (docs[which].astype(np.int64, copy=False) << KEY_SHIFT) | p.positions[at], which
 
 
 def within(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
