@@ -18,12 +18,14 @@ import numpy as np
 
 from searchsvc.analysis.vietnamese import fold, normalize
 from searchsvc.engine.arrays import KEY_SHIFT, POSITION, IndexArrays, position_keys
+from searchsvc.engine.ranking import Candidates
 from searchsvc.index.codec import unpack_offsets
 from searchsvc.index.schema import FOLDED, field_name
 
 FRAGMENT_CHARS = 200
 COMMON_SHARE = 0.25
 TOP_FRAGMENTS = 3
+_NO_KEYS = np.zeros(0, dtype=np.int64)
 
 
 def load_spans(
@@ -34,6 +36,7 @@ def load_spans(
     texts: dict[int, str],
     offsets: dict[int, bytes],
     solo: frozenset[str] = frozenset(),
+    candidates: Candidates | None = None,
 ) -> dict[int, list[tuple[int, int]]]:
     """For each document, the character spans in ``part`` of the query syllables ``marks`` (in query order).
 
@@ -49,6 +52,8 @@ def load_spans(
     """
     fieldname = field_name(part, FOLDED)
     docs = sorted(docnums)
+    if not docs:
+        return {}
     folded_marks = [fold(m) for m in marks]
     exact = {f: {m for m, g in zip(marks, folded_marks, strict=True) if g == f and m != f} for f in folded_marks}
     loose = {f for m, f in zip(marks, folded_marks, strict=True) if m == f}
@@ -66,16 +71,27 @@ def load_spans(
     # operations, and only the positions kept are looked at one by one (a page of ten questions' answers
     # held thousands of common syllables' positions, each read in Python).
     wanted = np.array(docs, dtype=np.int64)
-    keys, counts = [], []
-    for f in unique:
-        k, _ = position_keys(arrays.postings(fieldname, f, positions=True), wanted)
-        keys.append(k)
-        counts.append(len(k))
+    known = candidates.positions if candidates is not None and _among(wanted, candidates.docs) else {}
+    keys, counts, read, unread = [], [], [], []
+    for i, f in enumerate(unique):
+        found = known.get((part, f))  # the candidates' positions, as stage two read them: the page's picked out below
+        keys.append(found[0] if found is not None else _NO_KEYS)
+        counts.append(len(keys[-1]))
+        if found is None:
+            read.append(position_keys(arrays.postings(fieldname, f, positions=True), wanted)[0])
+            unread.append(i)
     spans: dict[int, list[tuple[int, int]]] = {doc: [] for doc in docs}
-    key = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
+    key = np.concatenate(keys) if keys else _NO_KEYS
+    syllable = np.repeat(np.arange(len(unique)), counts)
+    if len(key):
+        doc_of = key >> KEY_SHIFT
+        on_page = wanted[np.minimum(np.searchsorted(wanted, doc_of), len(wanted) - 1)] == doc_of
+        key, syllable = key[on_page], syllable[on_page]
+    if read:
+        key = np.concatenate([key, *read])
+        syllable = np.concatenate([syllable, np.repeat(unread, [len(k) for k in read])])
     if not len(key):
         return spans
-    syllable = np.repeat(np.arange(len(unique)), counts)
     order = np.argsort(key, kind="stable")
     key, syllable = key[order], syllable[order]
     beside = np.diff(key) == 1  # the next position of the same document (positions stay far below 2**32 - 1)
@@ -111,6 +127,12 @@ def load_spans(
                     keep_exact.append((a, b))
         spans[doc] = merge(keep_exact + [(a, b) for a, b in chosen], text)
     return spans
+
+
+def _among(docs: np.ndarray, candidates: np.ndarray) -> bool:
+    """Every one of ``docs`` is one of the (sorted) ``candidates``."""
+    at = np.minimum(np.searchsorted(candidates, docs), len(candidates) - 1)
+    return bool(len(candidates)) and bool((candidates[at] == docs).all())
 
 
 @functools.lru_cache(maxsize=8192)

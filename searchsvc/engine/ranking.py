@@ -60,11 +60,21 @@ class Clause:
 
 
 @dataclass
+class Candidates:
+    """Stage two's candidates (sorted) and the folded positions it read of them, by (part, syllable) as
+    :meth:`Ranker.positions` gives them: the highlighter takes its hits' from there rather than reading again."""
+
+    docs: np.ndarray
+    positions: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
 class Ranked:
     """Scores of every document (0 outside the results) and the mask of the results."""
 
     scores: np.ndarray
     matched: np.ndarray
+    candidates: Candidates | None = None  # what stage two read, if it ran
 
     @property
     def total(self) -> int:
@@ -378,6 +388,7 @@ class Ranker:
                 bonus = bonus + sum((PASSAGE_WEIGHT if a.accented else PASSAGE_WEIGHT_UNACCENTED)
                                     * self.passage_scores(a, top, memo) for a in plan.scored)
             scores[top] += bonus
+            ranked.candidates = Candidates(top, memo)
         if boost is not None:
             scores *= boost
         if plan.scored and not (plan.required or plan.preferred) and ranked.total > CANDIDATES:
@@ -415,7 +426,7 @@ class Ranker:
             counted = narrower
         counted[ranked.order(0, CANDIDATES) if first is None else first] = True
         scores = np.where(counted, ranked.scores, np.float32(0))
-        return Ranked(scores, counted)
+        return Ranked(scores, counted, ranked.candidates)
 
     def _folded_docs(self, syllable: str) -> np.ndarray:
         mask = np.zeros(self.n, dtype=bool)
