@@ -19,7 +19,7 @@ import numpy as np
 from searchsvc.analysis.vietnamese import fold, normalize
 from searchsvc.engine.arrays import KEY_SHIFT, POSITION, IndexArrays, position_keys
 from searchsvc.engine.ranking import Candidates
-from searchsvc.index.codec import unpack_offsets
+from searchsvc.index.codec import np_unvarints
 from searchsvc.index.schema import FOLDED, field_name
 
 FRAGMENT_CHARS = 200
@@ -104,28 +104,33 @@ def load_spans(
     doc_of = key >> KEY_SHIFT
     bounds = np.searchsorted(doc_of, wanted).tolist() + [len(key)]
     one_mark = len(marks) == 1
+    spellings_of = [exact[f] for f in unique]
+    has_exact = np.array([bool(e) for e in spellings_of])
     for d, doc in enumerate(docs):
         lo, hi = bounds[d], bounds[d + 1]
         if lo == hi:
             continue
-        table = unpack_offsets(offsets.get(doc) or b"")
+        # The stored offsets are (gap, length) pairs: their running sum holds each syllable's start and end.
+        bounds_of = np.cumsum(np_unvarints(offsets.get(doc) or b""))
         pos = key[lo:hi] & POSITION
-        held = pos < len(table)
-        at = table[pos[held]]
+        held = pos < len(bounds_of) // 2
+        pos = 2 * pos[held]
+        starts, ends = bounds_of[pos], bounds_of[pos + 1]
         which, run = syllable[lo:hi][held], in_run[lo:hi][held]
         loose_here = is_loose[which]
-        runs = at[loose_here & run].tolist()
-        chosen = runs or at[loose_here].tolist()
+        chosen = loose_here & run
+        if not chosen.any():
+            chosen = loose_here
+        found = list(zip(starts[chosen].tolist(), ends[chosen].tolist(), strict=True))
         text = texts.get(doc, "")
-        keep_exact = []
-        for (a, b), i, r in zip(at.tolist(), which.tolist(), run.tolist(), strict=True):
-            spellings = exact[unique[i]]
-            if spellings:
-                written = _written(text[a:b])
-                # A syllable of a longer query word (``nội`` of ``hà nội``) is marked only beside its neighbour.
-                if written in spellings and (r or written in solo or one_mark):
-                    keep_exact.append((a, b))
-        spans[doc] = merge(keep_exact + [(a, b) for a, b in chosen], text)
+        checked = has_exact[which]
+        for a, b, i, r in zip(starts[checked].tolist(), ends[checked].tolist(), which[checked].tolist(),
+                              run[checked].tolist(), strict=True):
+            written = _written(text[a:b])
+            # A syllable of a longer query word (``nội`` of ``hà nội``) is marked only beside its neighbour.
+            if written in spellings_of[i] and (r or written in solo or one_mark):
+                found.append((a, b))
+        spans[doc] = merge(found, text)
     return spans
 
 
