@@ -78,7 +78,7 @@ class Ranked:
 
     @property
     def total(self) -> int:
-        return int(self.matched.sum())
+        return int(np.count_nonzero(self.matched))
 
     def order(self, start: int, stop: int) -> np.ndarray:
         """Document numbers of ranks start..stop-1 by score (ties by document number)."""
@@ -440,8 +440,9 @@ _BUCKET_BITS = 20  # windows of a part at one offset: PASSAGE << 20 syllables is
 
 
 def _sorted_unique(values: np.ndarray) -> np.ndarray:
-    """np.unique of int64 values by a sort and a comparison of neighbours (np.unique hashes, then sorts)."""
-    values = np.sort(values)
+    """np.unique of int64 values laid out as sorted runs, by a sort that merges runs (numpy's stable one: half
+    the time of its default on a question's passage cells) and a comparison of neighbours."""
+    values = np.sort(values, kind="stable")
     return values[np.concatenate(([True], values[1:] != values[:-1]))]
 
 
