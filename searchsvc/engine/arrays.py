@@ -218,16 +218,17 @@ def position_keys(p: PostingArrays, docs: np.ndarray) -> tuple[np.ndarray, np.nd
     if not len(p.ids) or p.positions is None or not len(docs):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     # Called some 70 times a question on a few hundred positions each: as few numpy calls as will do.
+    # (ndarray methods rather than numpy's functions: each of those adds a Python wrapper call.)
     ids = p.ids
-    slots = np.searchsorted(ids, docs)
+    slots = ids.searchsorted(docs)
     np.minimum(slots, len(ids) - 1, out=slots)  # past the end: the last posting, not the document either
     present = ids[slots] == docs
     slots = slots[present]
     starts = p.pos_starts[slots]
     lengths = p.pos_starts[slots + 1] - starts
-    ends = np.cumsum(lengths)
-    which = np.repeat(np.flatnonzero(present), lengths)
-    at = np.arange(int(ends[-1]) if len(ends) else 0) + np.repeat(starts - (ends - lengths), lengths)  # ranges()
+    ends = lengths.cumsum()
+    which = present.nonzero()[0].repeat(lengths)
+    at = np.arange(int(ends[-1]) if len(ends) else 0) + (starts - (ends - lengths)).repeat(lengths)  # ranges()
     return (docs[which].astype(np.int64, copy=False) << KEY_SHIFT) | p.positions[at], which
 
 
