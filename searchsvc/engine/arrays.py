@@ -21,11 +21,13 @@ from whoosh.util.times import datetime_to_long
 
 from searchsvc.index import mapped
 from searchsvc.index.mapped import PostingArrays
+from searchsvc.index.schema import FOLDED
 
 # Decoded lists kept per worker: a question asks for most of its lists several times (stage one, proximity,
 # the count, highlighting; 240 asks for 40 lists, measured), and common syllables recur across questions.
 # Small next to the mapped files, which the page cache shares (issue 16: private memory <= 150 MiB a worker).
 DEFAULT_CACHE_MB = 64
+MAX_FREQUENCIES = 100_000  # document frequencies kept (a few MiB at most)
 EMPTY = PostingArrays(np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32))
 KEY_SHIFT = np.int64(32)  # a position key is document << KEY_SHIFT | position (position_keys)
 POSITION = 0xFFFFFFFF  # key & POSITION is the position
@@ -80,6 +82,7 @@ class IndexArrays:
         self._segment_of = {base: i for i, base in enumerate(bases)}
         self.cell_starts = np.concatenate(starts) if starts else np.zeros(0, dtype=np.intp)
         self.cell_stops = np.append(self.cell_starts[1:], self.size).astype(np.intp)
+        self._frequencies: dict[tuple[str, str], int] = {}  # doc_frequency's answers
 
     def rebind(self, reader, io: threading.RLock) -> None:
         """Read Whoosh through another reader of the same generation from now on (SearchService after a fork)."""
@@ -94,7 +97,9 @@ class IndexArrays:
             if hit is not None and (hit.positions is not None or not positions):
                 self._cache.move_to_end(key)
                 return hit
-        arrays = self._decode(fieldname, text, positions)
+        # A folded syllable's positions are read with its documents, even when not asked yet: stage two and the
+        # highlighter ask for them right after stage one read the list without (decoded twice: 2.3 ms a question).
+        arrays = self._decode(fieldname, text, positions or fieldname.endswith(FOLDED))
         size = _nbytes(arrays)
         with self._lock:
             old = self._cache.pop(key, None)
@@ -165,8 +170,16 @@ class IndexArrays:
         return freq, ratio
 
     def doc_frequency(self, fieldname: str, text: str) -> int:
-        """Documents with the term, deleted ones included (as Whoosh counts them)."""
-        return sum(seg.doc_frequency(fieldname, text) for seg, _ in self.mapped.segments)
+        """Documents with the term, deleted ones included (as Whoosh counts them); kept, since the highlighter asks
+        for every query syllable in every part of every page (a lookup in each segment: 0.3 ms a question)."""
+        key = (fieldname, text)
+        found = self._frequencies.get(key)
+        if found is None:
+            found = sum(seg.doc_frequency(fieldname, text) for seg, _ in self.mapped.segments)
+            if len(self._frequencies) >= MAX_FREQUENCIES:
+                self._frequencies.clear()
+            self._frequencies[key] = found
+        return found
 
     # --- per-document columns ---------------------------------------------------------------
     def lengths(self, fieldname: str) -> np.ndarray:
@@ -209,13 +222,19 @@ def position_keys(p: PostingArrays, docs: np.ndarray) -> tuple[np.ndarray, np.nd
     index in ``docs`` of each: how proximity, phrases, passages and highlighting read positions."""
     if not len(p.ids) or p.positions is None or not len(docs):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    slots = np.searchsorted(p.ids, docs)
-    slots[slots >= len(p.ids)] = 0
-    present = p.ids[slots] == docs
+    # Called some 70 times a question on a few hundred positions each: as few numpy calls as will do.
+    # (ndarray methods rather than numpy's functions: each of those adds a Python wrapper call.)
+    ids = p.ids
+    slots = ids.searchsorted(docs)
+    np.minimum(slots, len(ids) - 1, out=slots)  # past the end: the last posting, not the document either
+    present = ids[slots] == docs
     slots = slots[present]
-    starts, stops = p.pos_starts[slots], p.pos_starts[slots + 1]
-    which = np.repeat(np.flatnonzero(present), stops - starts)
-    return (docs[which].astype(np.int64) << KEY_SHIFT) | p.positions[ranges(starts, stops)], which
+    starts = p.pos_starts[slots]
+    lengths = p.pos_starts[slots + 1] - starts
+    ends = lengths.cumsum()
+    which = present.nonzero()[0].repeat(lengths)
+    at = np.arange(int(ends[-1]) if len(ends) else 0) + (starts - (ends - lengths)).repeat(lengths)  # ranges()
+    return (docs[which].astype(np.int64, copy=False) << KEY_SHIFT) | p.positions[at], which
 
 
 def within(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:

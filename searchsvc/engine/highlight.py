@@ -9,6 +9,7 @@ marked in the article's own spelling.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from html import escape
@@ -16,13 +17,15 @@ from html import escape
 import numpy as np
 
 from searchsvc.analysis.vietnamese import fold, normalize
-from searchsvc.engine.arrays import POSITION, IndexArrays, position_keys
-from searchsvc.index.codec import unpack_offsets
+from searchsvc.engine.arrays import KEY_SHIFT, POSITION, IndexArrays, position_keys
+from searchsvc.engine.ranking import Candidates
+from searchsvc.index.codec import np_unvarints
 from searchsvc.index.schema import FOLDED, field_name
 
 FRAGMENT_CHARS = 200
 COMMON_SHARE = 0.25
 TOP_FRAGMENTS = 3
+_NO_KEYS = np.zeros(0, dtype=np.int64)
 
 
 def load_spans(
@@ -33,6 +36,7 @@ def load_spans(
     texts: dict[int, str],
     offsets: dict[int, bytes],
     solo: frozenset[str] = frozenset(),
+    candidates: Candidates | None = None,
 ) -> dict[int, list[tuple[int, int]]]:
     """For each document, the character spans in ``part`` of the query syllables ``marks`` (in query order).
 
@@ -48,40 +52,98 @@ def load_spans(
     """
     fieldname = field_name(part, FOLDED)
     docs = sorted(docnums)
+    if not docs:
+        return {}
     folded_marks = [fold(m) for m in marks]
     exact = {f: {m for m, g in zip(marks, folded_marks, strict=True) if g == f and m != f} for f in folded_marks}
     loose = {f for m, f in zip(marks, folded_marks, strict=True) if m == f}
-    pairs = set(zip(folded_marks, folded_marks[1:], strict=False))
-    found: dict[int, dict[int, str]] = {doc: {} for doc in docs}  # doc -> position -> folded syllable
-    common = _common(arrays, fieldname, list(dict.fromkeys(folded_marks)))
+    unique = list(dict.fromkeys(folded_marks))
+    number = {f: i for i, f in enumerate(unique)}
+    # Syllable numbers side by side in the query; the last row and column stand for "no mark there".
+    paired = np.zeros((len(unique) + 1, len(unique) + 1), dtype=bool)
+    for f, g in zip(folded_marks, folded_marks[1:], strict=False):
+        paired[number[f], number[g]] = True
+    common = _common(arrays, fieldname, unique)
+    skipped = np.array([f in common for f in unique] + [False])  # common: marked only in a run
+    is_loose = np.array([f in loose for f in unique] + [False])
+    # Every marked position of the documents, in (document, position) order, with its syllable's number: a
+    # position's neighbours are the entries beside it, so runs and common words are told apart by vector
+    # operations, and only the positions kept are looked at one by one (a page of ten questions' answers
+    # held thousands of common syllables' positions, each read in Python).
     wanted = np.array(docs, dtype=np.int64)
-    for folded in dict.fromkeys(folded_marks):
-        keys, which = position_keys(arrays.postings(fieldname, folded, positions=True), wanted)
-        for i, p in zip(which.tolist(), (keys & POSITION).tolist(), strict=True):
-            found[docs[i]][p] = folded
-    spans: dict[int, list[tuple[int, int]]] = {}
-    for doc in docs:
-        table = unpack_offsets(offsets.get(doc) or b"")
+    known = candidates.positions if candidates is not None and _among(wanted, candidates.docs) else {}
+    keys, counts, read, unread = [], [], [], []
+    for i, f in enumerate(unique):
+        found = known.get((part, f))  # the candidates' positions, as stage two read them: the page's picked out below
+        keys.append(found[0] if found is not None else _NO_KEYS)
+        counts.append(len(keys[-1]))
+        if found is None:
+            read.append(position_keys(arrays.postings(fieldname, f, positions=True), wanted)[0])
+            unread.append(i)
+    spans: dict[int, list[tuple[int, int]]] = {doc: [] for doc in docs}
+    key = np.concatenate(keys) if keys else _NO_KEYS
+    syllable = np.repeat(np.arange(len(unique)), counts)
+    if len(key):
+        doc_of = key >> KEY_SHIFT
+        on_page = wanted[np.minimum(np.searchsorted(wanted, doc_of), len(wanted) - 1)] == doc_of
+        key, syllable = key[on_page], syllable[on_page]
+    if read:
+        key = np.concatenate([key, *read])
+        syllable = np.concatenate([syllable, np.repeat(unread, [len(k) for k in read])])
+    if not len(key):
+        return spans
+    order = np.argsort(key, kind="stable")
+    key, syllable = key[order], syllable[order]
+    beside = np.diff(key) == 1  # the next position of the same document (positions stay far below 2**32 - 1)
+    none = len(unique)
+    before = np.concatenate(([none], np.where(beside, syllable[:-1], none)))
+    after = np.concatenate((np.where(beside, syllable[1:], none), [none]))
+    in_run = paired[before, syllable] | paired[syllable, after]
+    kept = ~skipped[syllable] | in_run
+    key, syllable, in_run = key[kept], syllable[kept], in_run[kept]
+    doc_of = key >> KEY_SHIFT
+    bounds = np.searchsorted(doc_of, wanted).tolist() + [len(key)]
+    one_mark = len(marks) == 1
+    spellings_of = [exact[f] for f in unique]
+    has_exact = np.array([bool(e) for e in spellings_of])
+    for d, doc in enumerate(docs):
+        lo, hi = bounds[d], bounds[d + 1]
+        if lo == hi:
+            continue
+        # The stored offsets are (gap, length) pairs: their running sum holds each syllable's start and end.
+        bounds_of = np.cumsum(np_unvarints(offsets.get(doc) or b""))
+        pos = key[lo:hi] & POSITION
+        held = pos < len(bounds_of) // 2
+        pos = 2 * pos[held]
+        starts, ends = bounds_of[pos], bounds_of[pos + 1]
+        which, run = syllable[lo:hi][held], in_run[lo:hi][held]
+        loose_here = is_loose[which]
+        chosen = loose_here & run
+        if not chosen.any():
+            chosen = loose_here
+        found = list(zip(starts[chosen].tolist(), ends[chosen].tolist(), strict=True))
         text = texts.get(doc, "")
-        at = found[doc]
-        keep_exact, keep_loose, runs = [], [], []
-        held = [p for p in at if p < len(table)]
-        for p, (a, b) in zip(held, table[held].tolist(), strict=True):
-            f = at[p]
-            in_run = (at.get(p - 1), f) in pairs or (f, at.get(p + 1)) in pairs
-            if f in common and not in_run:
-                continue
-            if exact[f]:
-                written = normalize(text[a:b]).lower()
-                # A syllable of a longer query word (``nội`` of ``hà nội``) is marked only beside its neighbour.
-                if written in exact[f] and (in_run or written in solo or len(marks) == 1):
-                    keep_exact.append((a, b))
-            if f in loose:
-                keep_loose.append((a, b))
-                if in_run:
-                    runs.append((a, b))
-        spans[doc] = merge(keep_exact + (runs or keep_loose), text)
+        checked = has_exact[which]
+        for a, b, i, r in zip(starts[checked].tolist(), ends[checked].tolist(), which[checked].tolist(),
+                              run[checked].tolist(), strict=True):
+            written = _written(text[a:b])
+            # A syllable of a longer query word (``nội`` of ``hà nội``) is marked only beside its neighbour.
+            if written in spellings_of[i] and (r or written in solo or one_mark):
+                found.append((a, b))
+        spans[doc] = merge(found, text)
     return spans
+
+
+def _among(docs: np.ndarray, candidates: np.ndarray) -> bool:
+    """Every one of ``docs`` is one of the (sorted) ``candidates``."""
+    at = np.minimum(np.searchsorted(candidates, docs), len(candidates) - 1)
+    return bool(len(candidates)) and bool((candidates[at] == docs).all())
+
+
+@functools.lru_cache(maxsize=8192)
+def _written(text: str) -> str:
+    """A marked syllable as a query spells it: the same few thousand words come back on every page."""
+    return normalize(text).lower()
 
 
 def _common(arrays: IndexArrays, fieldname: str, folded: list[str]) -> set[str]:
@@ -97,15 +159,14 @@ def merge(spans: Iterable[tuple[int, int]], text: str = "") -> list[tuple[int, i
     """Sorted spans, joined where they overlap or only spaces part them (one mark for ``Hồ Chí Minh``)."""
     out: list[list[int]] = []
     for start, end in sorted(spans):
-        if out and (start <= out[-1][1] or _only_spaces(text[out[-1][1]:start])):
-            out[-1][1] = max(out[-1][1], end)
-        else:
-            out.append([start, end])
+        if out:
+            last = out[-1]
+            gap = text[last[1]:start]
+            if start <= last[1] or (gap and len(gap) <= 3 and gap.strip(" \u00a0") == ""):  # only spaces between
+                last[1] = max(last[1], end)
+                continue
+        out.append([start, end])
     return [(s, e) for s, e in out]
-
-
-def _only_spaces(gap: str) -> bool:
-    return bool(gap) and len(gap) <= 3 and gap.strip(" \u00a0") == ""
 
 
 @dataclass(frozen=True)

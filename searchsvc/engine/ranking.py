@@ -69,24 +69,36 @@ class Clause:
 
 
 @dataclass
+class Candidates:
+    """Stage two's candidates (sorted) and the folded positions it read of them, by (part, syllable) as
+    :meth:`Ranker.positions` gives them: the highlighter takes its hits' from there rather than reading again."""
+
+    docs: np.ndarray
+    positions: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
 class Ranked:
     """Scores of every document (0 outside the results) and the mask of the results."""
 
     scores: np.ndarray
     matched: np.ndarray
+    candidates: Candidates | None = None  # what stage two read, if it ran
 
     @property
     def total(self) -> int:
-        return int(self.matched.sum())
+        return int(np.count_nonzero(self.matched))
 
     def order(self, start: int, stop: int) -> np.ndarray:
         """Document numbers of ranks start..stop-1 by score (ties by document number)."""
         docs = np.flatnonzero(self.matched)
+        negated = -self.scores[docs]
         if stop < len(docs):
             # Keep every document tied with the last one kept, so ties are broken the same way on every page.
-            cut = np.partition(-self.scores[docs], stop - 1)[stop - 1]
-            docs = docs[-self.scores[docs] <= cut]
-        order = np.lexsort((docs, -self.scores[docs]))
+            cut = np.partition(negated, stop - 1)[stop - 1]
+            kept = negated <= cut
+            docs, negated = docs[kept], negated[kept]
+        order = np.lexsort((docs, negated))
         return docs[order][start:stop]
 
 
@@ -381,28 +393,30 @@ class Ranker:
             return out
         idfs = np.array([self.idf(self.folded_df(t)) for t in terms], dtype=np.float32)
         total = float(idfs.sum()) or 1.0
+        # Every part and both window offsets in one sort: a window is (candidate, part, offset, bucket), and a
+        # candidate's best is the best of all its windows (as when each part and offset was summed on its own,
+        # six sorts a question; the sums are the same, term by term in the same order).
+        keys, which, counts = [], [], []
         for part in TEXT_PARTS:
-            keys, which, term_ids = [], [], []
-            for i, t in enumerate(terms):
+            for t in terms:
                 k, w = self.positions(part, t, docs, memo)
-                keys.append(k & POSITION)
+                keys.append(k)
                 which.append(w)
-                term_ids.append(np.full(len(k), i, dtype=np.int64))
-            pos, doc, tid = np.concatenate(keys), np.concatenate(which), np.concatenate(term_ids)
-            if not len(pos):
-                continue
-            for shift in (0, PASSAGE // 2):
-                bucket = (pos + shift) // PASSAGE
-                cell = (doc * (1 << 20) + bucket) * len(terms) + tid
-                cell = np.unique(cell)  # sorted, so windows and their documents come in order
-                window = cell // len(terms)
-                starts = _run_starts(window)
-                sums = (np.add.reduceat(idfs[cell % len(terms)].astype(np.float64), starts) / total).astype(np.float32)
-                doc_of = window[starts] // (1 << 20)
-                firsts = _run_starts(doc_of)
-                best = np.maximum.reduceat(sums, firsts)
-                at = doc_of[firsts]
-                out[at] = np.maximum(out[at], best)
+                counts.append(len(k))
+        pos, doc = np.concatenate(keys) & POSITION, np.concatenate(which)
+        if not len(pos):
+            return out
+        slot = np.repeat(np.arange(len(counts), dtype=np.int64), counts)  # part * len(terms) + term
+        tid = slot % len(terms)
+        base = (doc * _LAYERS + 2 * (slot // len(terms))) << _BUCKET_BITS  # the part's windows at offset 0
+        window = np.concatenate((base + pos // PASSAGE, base + (1 << _BUCKET_BITS) + (pos + PASSAGE // 2) // PASSAGE))
+        cell = _sorted_unique(window * len(terms) + np.concatenate((tid, tid)))  # windows, documents in order
+        window = cell // len(terms)
+        starts = _run_starts(window)
+        sums = (np.add.reduceat(idfs[cell % len(terms)].astype(np.float64), starts) / total).astype(np.float32)
+        doc_of = window[starts] // (_LAYERS << _BUCKET_BITS)
+        firsts = _run_starts(doc_of)
+        out[doc_of[firsts]] = np.maximum.reduceat(sums, firsts)
         return out
 
     # --- masks ----------------------------------------------------------------------------------
@@ -508,6 +522,7 @@ class Ranker:
         pairs = [a for a in plan.ranked_text if len(a.folded) > 1]
         typed = {tuple(a.folded) for a in pairs}
         pairs += [a for e in plan.expanded for a in e.runs if len(a.folded) > 1 and tuple(a.folded) not in typed]
+        top = None
         if pairs and ranked.total:
             top = np.sort(ranked.order(0, CANDIDATES))
             memo: dict = {}
@@ -516,22 +531,26 @@ class Ranker:
                 bonus = bonus + sum((PASSAGE_WEIGHT if a.accented else PASSAGE_WEIGHT_UNACCENTED)
                                     * self.passage_scores(a, top, memo) for a in plan.scored)
             scores[top] += bonus
+            ranked.candidates = Candidates(top, memo)
         if boost is not None:
             scores *= boost
         if plan.scored and not (plan.required or plan.preferred) and ranked.total > CANDIDATES:
-            ranked = self._counted(plan, ranked)
+            # Stage two only adds to the candidates' scores: without a boost they are still the ones ranked first.
+            ranked = self._counted(plan, ranked, top if top is not None and boost is None else None)
         return ranked
 
-    def _counted(self, plan: Plan, ranked: Ranked) -> Ranked:
+    def _counted(self, plan: Plan, ranked: Ranked, first: np.ndarray | None = None) -> Ranked:
         """The results a reader is told of: the articles with every content word of the query (in any of its
         forms: exact, folded, restored, corrected, expanded), the most common words left out only while fewer
         than COUNTED_AT_LEAST have them all, and always the CANDIDATES ranked first. Stage one matches any
         word, which ranks well but counted nearly the whole archive ("bóng đá việt nam": 46,258 of 47,897)
-        and made the facets describe the collection; the order of the top results does not change."""
+        and made the facets describe the collection; the order of the top results does not change.
+        ``first``: the CANDIDATES ranked first, when the caller knows them."""
         units: dict[str, np.ndarray] = {}
         for a in plan.scored:
             for f in a.content_folded:
-                units.setdefault(f, self._folded_docs(f))
+                if f not in units:
+                    units[f] = self._folded_docs(f)
         for e in plan.expanded:
             for option in e.options:
                 has = np.logical_and.reduce([self._folded_docs(f) for f in dict.fromkeys(option.folded)])
@@ -541,22 +560,33 @@ class Ranker:
         if len(units) < 2:
             return ranked
         # The rarest words first; the most common are the ones left out while too few articles have them all.
-        masks = sorted(units.values(), key=lambda m: int(m.sum()))
+        masks = sorted(units.values(), key=np.count_nonzero)
         counted = masks[0] & ranked.matched
         for mask in masks[1:]:
             narrower = counted & mask
-            if int(narrower.sum()) < COUNTED_AT_LEAST:
+            if np.count_nonzero(narrower) < COUNTED_AT_LEAST:
                 break
             counted = narrower
-        counted[ranked.order(0, CANDIDATES)] = True
-        scores = np.where(counted, ranked.scores, 0).astype(np.float32)
-        return Ranked(scores, counted)
+        counted[ranked.order(0, CANDIDATES) if first is None else first] = True
+        scores = np.where(counted, ranked.scores, np.float32(0))
+        return Ranked(scores, counted, ranked.candidates)
 
     def _folded_docs(self, syllable: str) -> np.ndarray:
         mask = np.zeros(self.n, dtype=bool)
         for part in TEXT_PARTS:
             mask[self.arrays.postings(field_name(part, FOLDED), syllable).ids] = True
         return mask
+
+
+_LAYERS = 2 * len(TEXT_PARTS)  # passage windows: each part at two offsets
+_BUCKET_BITS = 20  # windows of a part at one offset: PASSAGE << 20 syllables is more than any article has
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique of int64 values laid out as sorted runs, by a sort that merges runs (numpy's stable one: half
+    the time of its default on a question's passage cells) and a comparison of neighbours."""
+    values = np.sort(values, kind="stable")
+    return values[np.concatenate(([True], values[1:] != values[:-1]))]
 
 
 def _run_starts(values: np.ndarray) -> np.ndarray:

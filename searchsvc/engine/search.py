@@ -43,7 +43,7 @@ from searchsvc.engine.query import (
     mark_question_words,
     parse,
 )
-from searchsvc.engine.ranking import EXPANSION_WEIGHTS, Ranked, Ranker
+from searchsvc.engine.ranking import EXPANSION_WEIGHTS, Candidates, Ranked, Ranker
 from searchsvc.engine.rewrite import BUILTIN_SYNONYMS, Reader, Rewrite, Synonyms
 from searchsvc.engine.spelling import Speller
 from searchsvc.index import hidden as hidden_list
@@ -437,7 +437,8 @@ class SearchService:
             docs = _newest(ranked, opened.arrays.published())[start_at:stop]
         else:
             docs = ranked.order(start_at, stop)
-        hits = self._hits(opened, [(int(d), float(ranked.scores[d])) for d in docs], plan.marks, plan.solo)
+        hits = self._hits(opened, [(int(d), float(ranked.scores[d])) for d in docs], plan.marks, plan.solo,
+                          ranked.candidates)
         top = float(ranked.scores.max()) if total and request.sort == "relevance" else 0.0
         rewritten = _rewritten(rewrites)
         if rewritten is None and plain and request.page == 1:
@@ -499,7 +500,7 @@ class SearchService:
         return {"text": " ".join(words), "html": html}
 
     def _hits(self, opened: _Open, ranked: list[tuple[int, float]], marks: list[str],
-              solo: frozenset[str] = frozenset()) -> list[Hit]:
+              solo: frozenset[str] = frozenset(), candidates: Candidates | None = None) -> list[Hit]:
         with opened.io:
             raw = [(n, score, opened.searcher.stored_fields(n)) for n, score in ranked]
         if not raw:
@@ -509,7 +510,7 @@ class SearchService:
         for part in TEXT_PARTS:
             texts = {n: stored.get(part, "") for n, _, stored in raw}
             offsets = {n: stored.get(offsets_field(part), b"") for n, _, stored in raw}
-            spans[part] = highlight.load_spans(opened.arrays, docnums, part, marks, texts, offsets, solo)
+            spans[part] = highlight.load_spans(opened.arrays, docnums, part, marks, texts, offsets, solo, candidates)
         hits = []
         for n, score, stored in raw:
             sapo, body = stored.get("sapo", ""), stored.get("body", "")
