@@ -51,7 +51,7 @@ import struct
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.lib import format as npformat
@@ -96,6 +96,17 @@ class PostingArrays:
         self.pos_starts = pos_starts  # positions of posting i: positions[pos_starts[i]:pos_starts[i + 1]]
         self.positions = positions
         self.cells = cells  # CellMaxima of a common list (engine/arrays.py: each segment's, with its first cell)
+
+
+class Coded(NamedTuple):
+    """One term's arrays in one segment as written (:func:`encode`): document number gaps, frequencies (also the
+    number of positions of each posting, in a positions field), positions (or None) and cell maxima (or None)."""
+
+    n: int
+    gaps: np.ndarray
+    freqs: np.ndarray
+    positions: np.ndarray | None
+    cells: CellMaxima | None
 
 
 class DamagedData(Exception):
@@ -342,31 +353,42 @@ class SegmentPostings:
             self.verified[i] = True
         return entry, raw
 
-    def postings(self, fieldname: str, text: str, positions: bool = False) -> PostingArrays | None:
-        """The term's arrays (segment-local document numbers), with its cell maxima when it has them."""
+    def coded(self, fieldname: str, text: str) -> Coded | None:
+        """The term's arrays as written, views of the map: nothing decoded yet (engine/arrays.py decodes a list's
+        parts from every segment straight into one array)."""
         found = self._term(fieldname, text)
         if found is None:
             return None
         (_, _, n, npos, _, _, widths, _), raw = found
         idw, fw, pw = _WIDTHS[widths & 3], _WIDTHS[widths >> 2 & 3], _WIDTHS[widths >> 4 & 3]
-        ids = np.cumsum(np.frombuffer(raw, dtype=idw, count=n), dtype=np.intp)
+        gaps = np.frombuffer(raw, dtype=idw, count=n)
         at = _align(n * idw.itemsize)
-        stored = np.frombuffer(raw, dtype=fw, count=n, offset=at)
-        out = PostingArrays(ids, stored.astype(np.float32))
+        freqs = np.frombuffer(raw, dtype=fw, count=n, offset=at)
         end = at + n * fw.itemsize
+        positions = cells = None
         if widths & 64:
             pos_at = _align(end)
             end = pos_at + npos * pw.itemsize
-            if positions:
-                pos = np.frombuffer(raw, dtype=pw, count=npos, offset=pos_at)
-                out.positions = pos.view(np.int32) if pw.itemsize == 4 else pos  # a view of the map: no copy
-                out.pos_starts = np.zeros(n + 1, dtype=np.intp)
-                np.cumsum(stored, out=out.pos_starts[1:])
+            positions = np.frombuffer(raw, dtype=pw, count=npos, offset=pos_at)
+            if pw.itemsize == 4:
+                positions = positions.view(np.int32)
         if widths & 128:
             end += -end % 8
             count = struct.unpack_from("<I", raw, end)[0]
-            out.cells = CellMaxima(np.frombuffer(raw, dtype="<u2", count=count, offset=end + 8),
-                                   np.frombuffer(raw, dtype="<f2", count=count, offset=_align(end + 8 + 2 * count)))
+            cells = CellMaxima(np.frombuffer(raw, dtype="<u2", count=count, offset=end + 8),
+                               np.frombuffer(raw, dtype="<f2", count=count, offset=_align(end + 8 + 2 * count)))
+        return Coded(n, gaps, freqs, positions, cells)
+
+    def postings(self, fieldname: str, text: str, positions: bool = False) -> PostingArrays | None:
+        """The term's arrays (segment-local document numbers), with its cell maxima when it has them."""
+        c = self.coded(fieldname, text)
+        if c is None:
+            return None
+        out = PostingArrays(np.cumsum(c.gaps, dtype=np.intp), c.freqs.astype(np.float32), cells=c.cells)
+        if positions and c.positions is not None:
+            out.positions = c.positions  # a view of the map: no copy
+            out.pos_starts = np.zeros(c.n + 1, dtype=np.intp)
+            np.cumsum(c.freqs, out=out.pos_starts[1:])
         return out
 
 
