@@ -19,7 +19,7 @@ import numpy as np
 from searchsvc.analysis.vietnamese import fold, normalize
 from searchsvc.engine.arrays import KEY_SHIFT, POSITION, IndexArrays, position_keys
 from searchsvc.engine.ranking import Candidates
-from searchsvc.index.codec import np_unvarints
+from searchsvc.index.codec import offset_bounds
 from searchsvc.index.schema import FOLDED, field_name
 
 FRAGMENT_CHARS = 200
@@ -110,8 +110,7 @@ def load_spans(
         lo, hi = bounds[d], bounds[d + 1]
         if lo == hi:
             continue
-        # The stored offsets are (gap, length) pairs: their running sum holds each syllable's start and end.
-        bounds_of = np.cumsum(np_unvarints(offsets.get(doc) or b""))
+        bounds_of = offset_bounds(offsets.get(doc) or b"")
         pos = key[lo:hi] & POSITION
         held = pos < len(bounds_of) // 2
         pos = 2 * pos[held]

@@ -461,12 +461,16 @@ def pack_offsets(flat: array) -> bytes:
     return varints(deltas(flat))
 
 
+def offset_bounds(data: bytes) -> np.ndarray:
+    """Every syllable's start and end, laid end to end (start 0, end 0, start 1, ...): the running sum of the
+    packed (gap, length) pairs, with vector operations, since an article has thousands of syllables and the
+    highlighter picks out the few it marks."""
+    return np.cumsum(np_unvarints(data))
+
+
 def unpack_offsets(data: bytes) -> np.ndarray:
-    """The (start, end) of every syllable, one row each: decoded with vector operations, since an article has
-    thousands and a page highlights thirty articles."""
-    v = np_unvarints(data).reshape(-1, 2)
-    ends = np.cumsum(v.sum(axis=1))
-    return np.stack((ends - v[:, 1], ends), axis=1)
+    """The (start, end) of every syllable, one row each."""
+    return offset_bounds(data).reshape(-1, 2)
 
 
 # --- Whole posting lists as arrays (the ranking path, ranking.py) ---------------------------------
