@@ -80,7 +80,7 @@ def test_cell_maxima_bound_every_posting_of_the_mapped_lists(qa_service) -> None
                 if p.cells is None:
                     continue
                 freq, ratio = arrays.cell_maxima(p)
-                cells = ranker._cell_of()[p.ids]
+                cells = arrays.cell_of[p.ids]
                 lengths = arrays.lengths(fieldname)[p.ids]
                 assert np.all(p.freqs <= freq[cells]) and np.all(p.freqs / np.maximum(lengths, 1) <= ratio[cells])
                 tf = ranking.PART_WEIGHTS[part] * p.freqs * ranker.norm(part, unit)[p.ids]

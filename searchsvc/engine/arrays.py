@@ -11,6 +11,7 @@ cached per worker, and the operating system keeps one copy for all of them.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from datetime import datetime
@@ -160,6 +161,11 @@ class IndexArrays:
                 out = _select(out, keep)  # the maxima of the deleted postings stay: a bound, still
         out.cells = cells
         return out
+
+    @functools.cached_property
+    def cell_of(self) -> np.ndarray:
+        """The cell (:attr:`cell_starts`) of every document."""
+        return np.repeat(np.arange(len(self.cell_starts), dtype=np.intp), self.cell_stops - self.cell_starts)
 
     def _cells(self, parts: list[tuple[mapped.Coded, int]]) -> list[tuple[mapped.CellMaxima, int]] | None:
         """Each part's cell maxima with the generation's cell it starts at, or None when a segment's part has

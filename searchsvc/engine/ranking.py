@@ -110,6 +110,7 @@ class Ranker:
         self.n = arrays.size
         self._norms: dict[tuple[str, str], np.ndarray] = {}
         self._averages: dict[tuple[str, str], float] = {}
+        self._cell_norms: dict[tuple[str, str], np.ndarray] = {}
 
     # --- statistics ------------------------------------------------------------------------
     def norm(self, part: str, unit: str) -> np.ndarray:
@@ -234,20 +235,12 @@ class Ranker:
         return scores
 
     # --- stage one, pruned ---------------------------------------------------------------------
-    def _cell_of(self) -> np.ndarray:
-        """The cell (IndexArrays.cell_starts) of every document."""
-        cell_of = self._norms.get(("", "cell"))
-        if cell_of is None:
-            sizes = self.arrays.cell_stops - self.arrays.cell_starts
-            cell_of = self._norms[("", "cell")] = np.repeat(np.arange(len(sizes), dtype=np.intp), sizes)
-        return cell_of
-
     def _cell_norm(self, part: str, unit: str) -> np.ndarray:
         """The largest length norm in each cell (its shortest document's)."""
-        key = (part, unit + ":cell")
-        found = self._norms.get(key)
+        found = self._cell_norms.get((part, unit))
         if found is None:
-            found = self._norms[key] = np.maximum.reduceat(self.norm(part, unit), self.arrays.cell_starts)
+            found = self._cell_norms[(part, unit)] = np.maximum.reduceat(self.norm(part, unit),
+                                                                         self.arrays.cell_starts)
         return found
 
     def _list_bound(self, source: Source) -> np.ndarray:
@@ -258,7 +251,7 @@ class Ranker:
             tf = PART_WEIGHTS[part] * p.freqs * self.norm(part, unit)[p.ids]
             bound = np.zeros(len(self.arrays.cell_starts), dtype=np.float64)
             if len(tf):
-                at = self._cell_of()[p.ids]  # sorted, as the documents are
+                at = self.arrays.cell_of[p.ids]  # sorted, as the documents are
                 runs = _run_starts(at)
                 bound[at[runs]] = np.maximum.reduceat(tf, runs)
             return bound
@@ -316,7 +309,7 @@ class Ranker:
         if len(sampled) < CANDIDATES:
             return None
         floor = float(np.partition(sampled, len(sampled) - CANDIDATES)[len(sampled) - CANDIDATES])
-        docs = np.flatnonzero(partial + rest[self._cell_of()] >= floor * (1.0 - PRUNE_MARGIN))
+        docs = np.flatnonzero(partial + rest[self.arrays.cell_of] >= floor * (1.0 - PRUNE_MARGIN))
         if len(docs) > PRUNE_AT_MOST * self.n:
             return None
         scores = partial.clip(min=0)
