@@ -18,8 +18,8 @@ These are ideal bounds, taken from the exhaustive scores: a real implementation 
 
 With ``--built``, measures the pruning that is built (ranking.Ranker._pruned, cell maxima written by the
 indexer) instead: for each question asked through SearchService, pruned and exhaustive in alternating rounds,
-the CPU time of each (p50 / p95), the share of questions pruned and of documents scored exactly, and whether
-every page (hits, scores, snippets, count, facets) was the same.
+the CPU time of each (p50 / p95), the share of questions pruned and of documents scored exactly (and of the
+cells they lie in), and whether every page (hits, scores, snippets, count, facets) was the same.
 """
 
 from __future__ import annotations
@@ -121,19 +121,20 @@ def built(args: argparse.Namespace) -> None:
 
     service = SearchService(args.index)
     service.warm()
-    n = service.current().ranker.n
+    arrays = service.current().arrays
+    n = arrays.size
     questions = [q for _, q, _ in load(every=args.every, limit=args.limit)]
-    exact: list[int] = []
+    exact: list[tuple[float, float]] = []  # per call: share of the documents, share of the cells they lie in
     real = ranking.Ranker._score_docs
 
     def counting(self, clauses, scored, groups, docs, any_word):
-        exact.append(len(docs))
+        exact.append((len(docs) / n, len(np.unique(arrays.cell_of[docs])) / len(arrays.cell_starts)))
         return real(self, clauses, scored, groups, docs, any_word)
 
     ranking.Ranker._score_docs = counting
     pages: dict[bool, list] = {True: [], False: []}
     times: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
-    shares: list[float] = []
+    shares: list[tuple[float, float]] = []
     for q in questions:  # warm both paths
         service.search(SearchRequest(q=q, per_page=10))
     for r in range(args.rounds):
@@ -149,12 +150,14 @@ def built(args: argparse.Namespace) -> None:
                     pages[on].append((result.total, result.facets,
                                       [(h.id, h.score, h.snippet_html) for h in result.hits]))
                     if on and len(exact) - before == 2:  # the sample, then what could still reach the floor
-                        shares.append(exact[-1] / n)
+                        shares.append(exact[-1])
             spent.sort()
             times[on].append((statistics.median(spent), spent[int(0.95 * len(spent))]))
     same = sum(a == b for a, b in zip(pages[True], pages[False], strict=True))
+    docs, cells = (statistics.median(x) for x in zip(*shares, strict=True)) if shares else (0.0, 0.0)
     print(f"{len(questions)} questions, {n:,} documents; pruned {len(shares)}, scoring exactly a median "
-          f"{statistics.median(shares or [0]):.3f} of the collection; pages identical: {same} of {len(questions)}")
+          f"{docs:.3f} of the collection, in {cells:.2f} of its cells of 64; pages identical: {same} of "
+          f"{len(questions)}")
     for on in (True, False):
         print(("pruned    " if on else "exhaustive"), "CPU ms p50 / p95 per round:",
               ", ".join(f"{a:.1f} / {b:.1f}" for a, b in times[on]))
