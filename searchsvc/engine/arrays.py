@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from whoosh.util.times import datetime_to_long
 
+from searchsvc.engine import kernels
 from searchsvc.index import mapped
 from searchsvc.index.mapped import PostingArrays
 from searchsvc.index.schema import FOLDED
@@ -29,6 +30,9 @@ from searchsvc.index.schema import FOLDED
 # Small next to the mapped files, which the page cache shares (issue 16: private memory <= 150 MiB a worker).
 DEFAULT_CACHE_MB = 64
 MAX_FREQUENCIES = 100_000  # document frequencies kept (a few MiB at most)
+# Terms found in the map, kept as views of it (about 1.5 KB each): a question looks up some 260 (field, term)
+# pairs in every segment, 14 µs each, and the same few thousand recur from question to question.
+MAX_CODED = 16_384
 EMPTY = PostingArrays(np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32))
 KEY_SHIFT = np.int64(32)  # a position key is document << KEY_SHIFT | position (position_keys)
 POSITION = 0xFFFFFFFF  # key & POSITION is the position
@@ -71,7 +75,7 @@ class IndexArrays:
         self.size = self.mapped.size
         self.live = self.mapped.doc_array("live")
         self.doc_count = int(self.live.sum())
-        self._all_live = self.doc_count == self.size
+        self.all_live = self.doc_count == self.size
         self._columns: dict[str, Column] = {}
         # Cells of mapped.CELL documents, numbered across segments (a segment's last cell may be shorter).
         bases = [base for _, base in self.mapped.segments]
@@ -84,6 +88,7 @@ class IndexArrays:
         self.cell_starts = np.concatenate(starts) if starts else np.zeros(0, dtype=np.intp)
         self.cell_stops = np.append(self.cell_starts[1:], self.size).astype(np.intp)
         self._frequencies: dict[tuple[str, str], int] = {}  # doc_frequency's answers
+        self._coded: dict[tuple[str, str], list[tuple[mapped.Coded, int]]] = {}
 
     def rebind(self, reader, io: threading.RLock) -> None:
         """Read Whoosh through another reader of the same generation from now on (SearchService after a fork)."""
@@ -114,10 +119,14 @@ class IndexArrays:
                     self._cached -= _nbytes(dropped)
         return arrays
 
-    def _decode(self, fieldname: str, text: str, positions: bool) -> PostingArrays:
-        """The term's parts in every segment, decoded straight into one array each (no per-segment arrays to
-        join: at 148k articles a common list has four parts)."""
-        parts: list[tuple[mapped.Coded, int]] = []
+    def coded(self, fieldname: str, text: str) -> list[tuple[mapped.Coded, int]]:
+        """The term's parts as written, in every segment that has it, with the segment's first document number:
+        views of the map, nothing decoded (stage one reads them so, engine/kernels.py)."""
+        key = (fieldname, text)
+        parts = self._coded.get(key)
+        if parts is not None:
+            return parts
+        parts = []
         try:
             for seg, base in self.mapped.segments:
                 c = seg.coded(fieldname, text)
@@ -125,6 +134,21 @@ class IndexArrays:
                     parts.append((c, base))
         except mapped.DamagedData as exc:
             raise DamagedIndex(str(exc)) from exc
+        if len(self._coded) >= MAX_CODED:
+            self._coded.pop(next(iter(self._coded)), None)  # the oldest: another thread may have taken it
+        self._coded[key] = parts
+        return parts
+
+    def live_count(self, parts: list[tuple[mapped.Coded, int]]) -> int:
+        """Postings of live documents among a term's parts: its document frequency, as the decoded list's length."""
+        if self.all_live:
+            return sum(c.n for c, _ in parts)
+        return sum(kernels.count_live(c.gaps, base, self.live) for c, base in parts)
+
+    def _decode(self, fieldname: str, text: str, positions: bool) -> PostingArrays:
+        """The term's parts in every segment, decoded straight into one array each (no per-segment arrays to
+        join: at 148k articles a common list has four parts)."""
+        parts = self.coded(fieldname, text)
         if not parts:
             return EMPTY
         total = sum(c.n for c, _ in parts)
@@ -155,7 +179,7 @@ class IndexArrays:
             pos = [c.positions for c, _ in parts]
             out.positions = pos[0] if len(pos) == 1 else np.concatenate(pos)  # one part: a view of the map
         cells = self._cells(parts)
-        if not self._all_live:
+        if not self.all_live:
             keep = self.live[out.ids]
             if not keep.all():
                 out = _select(out, keep)  # the maxima of the deleted postings stay: a bound, still

@@ -29,7 +29,7 @@ import numpy as np
 from whoosh import scoring
 
 from searchsvc.analysis.vietnamese import fold, normalize, syllable_analyzer, unify_tones
-from searchsvc.engine import highlight
+from searchsvc.engine import highlight, kernels
 from searchsvc.engine.arrays import DEFAULT_CACHE_MB, DamagedIndex, IndexArrays, time_key
 from searchsvc.engine.completion import Completer
 from searchsvc.engine.freshness import Boosts, Freshness
@@ -245,6 +245,7 @@ class SearchService:
         self.freshness = freshness or Freshness()
         self._hidden_ids: frozenset[str] = frozenset()  # the hidden list as last read whole
         self._hidden_lock = threading.Lock()
+        kernels.warm()  # in gunicorn's master with --preload: the workers share the compiled code
 
     # --- generations --------------------------------------------------------------
     def _stamp(self) -> tuple:
