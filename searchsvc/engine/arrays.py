@@ -33,6 +33,7 @@ MAX_FREQUENCIES = 100_000  # document frequencies kept (a few MiB at most)
 # Terms found in the map, kept as views of it (about 1.5 KB each): a question looks up some 260 (field, term)
 # pairs in every segment, 14 µs each, and the same few thousand recur from question to question.
 MAX_CODED = 16_384
+_NO_KEYS = np.zeros(0, dtype=np.int64)
 EMPTY = PostingArrays(np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32))
 KEY_SHIFT = np.int64(32)  # a position key is document << KEY_SHIFT | position (position_keys)
 POSITION = 0xFFFFFFFF  # key & POSITION is the position
@@ -85,6 +86,7 @@ class IndexArrays:
             self._cell_base.append(sum(len(s) for s in starts))
             starts.append(np.arange(base, end, mapped.CELL, dtype=np.intp))
         self._segment_of = {base: i for i, base in enumerate(bases)}
+        self._segment_end = dict(zip(bases, [*bases[1:], self.size], strict=False))
         self.cell_starts = np.concatenate(starts) if starts else np.zeros(0, dtype=np.intp)
         self.cell_stops = np.append(self.cell_starts[1:], self.size).astype(np.intp)
         self._frequencies: dict[tuple[str, str], int] = {}  # doc_frequency's answers
@@ -144,6 +146,34 @@ class IndexArrays:
         if self.all_live:
             return sum(c.n for c, _ in parts)
         return sum(kernels.count_live(c.gaps, base, self.live) for c, base in parts)
+
+    def position_keys(self, fieldname: str, text: str, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`position_keys` of the term's postings in ``docs`` (sorted, live), read from the map: each
+        segment's part walked only as far as its last document there, nothing decoded or cached."""
+        keys, which = [], []
+        for c, base in self.coded(fieldname, text):
+            if c.positions is None:
+                break
+            lo, hi = np.searchsorted(docs, (base, self._segment_end[base]))
+            if lo == hi:
+                continue
+            k, w = kernels.positions_in(c.gaps, c.freqs, c.positions.view(np.uint8), c.positions.itemsize, base,
+                                        docs[lo:hi])
+            keys.append(k)
+            which.append(w + lo if lo else w)
+        if not keys:
+            return _NO_KEYS, _NO_KEYS
+        return (keys[0], which[0]) if len(keys) == 1 else (np.concatenate(keys), np.concatenate(which))
+
+    def mask(self, terms: list[tuple[str, str]]) -> np.ndarray:
+        """The live documents with any of the (field, term) pairs, marked from the map without decoding."""
+        out = np.zeros(self.size, dtype=bool)
+        for fieldname, text in terms:
+            for c, base in self.coded(fieldname, text):
+                kernels.mark(out, c.gaps, base)
+        if not self.all_live:
+            out &= self.live
+        return out
 
     def _decode(self, fieldname: str, text: str, positions: bool) -> PostingArrays:
         """The term's parts in every segment, decoded straight into one array each (no per-segment arrays to

@@ -17,7 +17,7 @@ from html import escape
 import numpy as np
 
 from searchsvc.analysis.vietnamese import fold, normalize
-from searchsvc.engine.arrays import KEY_SHIFT, POSITION, IndexArrays, position_keys
+from searchsvc.engine.arrays import KEY_SHIFT, POSITION, IndexArrays
 from searchsvc.engine.ranking import Candidates
 from searchsvc.index.codec import offset_bounds
 from searchsvc.index.schema import FOLDED, field_name
@@ -40,8 +40,8 @@ def load_spans(
 ) -> dict[int, list[tuple[int, int]]]:
     """For each document, the character spans in ``part`` of the query syllables ``marks`` (in query order).
 
-    Positions come from the folded field's postings (read whole and cached by
-    ``arrays``, shared with the ranking) and become characters through
+    Positions come from the folded field's postings (stage two's for its
+    candidates, else read from the map for these documents) and become characters through
     the offsets stored with the document. A syllable typed with diacritics
     marks only its exact spelling (``đường``, not ``dương``), and if it is
     part of a longer query word (``solo`` lists the one-syllable words) only
@@ -78,7 +78,7 @@ def load_spans(
         keys.append(found[0] if found is not None else _NO_KEYS)
         counts.append(len(keys[-1]))
         if found is None:
-            read.append(position_keys(arrays.postings(fieldname, f, positions=True), wanted)[0])
+            read.append(arrays.position_keys(fieldname, f, wanted)[0])
             unread.append(i)
     spans: dict[int, list[tuple[int, int]]] = {doc: [] for doc in docs}
     key = np.concatenate(keys) if keys else _NO_KEYS

@@ -71,6 +71,70 @@ def saturate_all(scores: np.ndarray, full: np.ndarray, weight: np.float32,
         full[doc] = 0
 
 
+@njit(cache=True, nogil=True)
+def mark(mask: np.ndarray, gaps: np.ndarray, base: int) -> None:  # pragma: no cover - compiled
+    """``mask[doc] = True`` for the documents of one segment's part of a list."""
+    doc = base
+    for i in range(gaps.shape[0]):
+        doc += gaps[i]
+        mask[doc] = True
+
+
+@njit(inline="always")
+def _at(raw: np.ndarray, width: int, i: int) -> np.int64:  # pragma: no cover - compiled
+    """Item ``i`` of a little-endian array of unsigned ``width``-byte items, as bytes (one compiled variant for
+    the three widths positions come in)."""
+    if width == 1:
+        return np.int64(raw[i])
+    if width == 2:
+        return np.int64(raw[2 * i]) | np.int64(raw[2 * i + 1]) << 8
+    j = 4 * i
+    return (np.int64(raw[j]) | np.int64(raw[j + 1]) << 8 | np.int64(raw[j + 2]) << 16
+            | np.int64(raw[j + 3]) << 24)
+
+
+@njit(cache=True, nogil=True)
+def positions_in(gaps: np.ndarray, freqs: np.ndarray, positions: np.ndarray, width: int, base: int,
+                 docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """(document << 32 | position) of every position one segment's part of a list holds in ``docs`` (sorted),
+    in that order, and the index in ``docs`` of each (engine/arrays.py, position_keys). The list is walked only
+    until its documents pass the last of ``docs``: a common syllable's positions are never decoded whole."""
+    m = docs.shape[0]
+    starts = np.empty(m, dtype=np.int64)
+    counts = np.empty(m, dtype=np.int64)
+    slots = np.empty(m, dtype=np.int64)
+    found = 0
+    total = 0
+    j = 0
+    doc = base
+    at = 0  # where this posting's positions start: the frequencies before it add up to it
+    for i in range(gaps.shape[0]):
+        if j == m:
+            break
+        doc += gaps[i]
+        f = np.int64(freqs[i])
+        while j < m and docs[j] < doc:
+            j += 1
+        if j < m and docs[j] == doc:
+            starts[found] = at
+            counts[found] = f
+            slots[found] = j
+            found += 1
+            total += f
+            j += 1
+        at += f
+    keys = np.empty(total, dtype=np.int64)
+    which = np.empty(total, dtype=np.int64)
+    t = 0
+    for r in range(found):
+        high = np.int64(docs[slots[r]]) << 32
+        for q in range(counts[r]):
+            keys[t] = high | _at(positions, width, starts[r] + q)
+            which[t] = slots[r]
+            t += 1
+    return keys, which
+
+
 _warmed = False
 
 
@@ -86,9 +150,11 @@ def warm() -> None:
     for gap_type in WIDTHS:
         gaps = np.frombuffer(np.ones(2, dtype=gap_type).tobytes(), dtype=gap_type)  # read-only, as mapped
         count_live(gaps, 0, live)
+        mark(np.zeros(4, dtype=bool), gaps, 0)
         saturate_listed(full.copy(), full.copy(), gaps, 0, one, one)
         for freq_type in WIDTHS:
             freqs = np.frombuffer(np.ones(2, dtype=freq_type).tobytes(), dtype=freq_type)
             accumulate(full.copy(), gaps, freqs, 0, norm, one)
+            positions_in(gaps, freqs, np.frombuffer(bytes(8), dtype=np.uint8), 1, 0, np.arange(4, dtype=np.intp))
     saturate_all(full.copy(), full.copy(), one, one)
     _warmed = True

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from searchsvc.engine import kernels
-from searchsvc.engine.arrays import KEY_SHIFT, POSITION, IndexArrays, position_keys, within
+from searchsvc.engine.arrays import KEY_SHIFT, POSITION, IndexArrays, within
 from searchsvc.engine.query import Analyzed, Phrase, Plan
 from searchsvc.index.mapped import Coded, PostingArrays
 from searchsvc.index.schema import FOLDED, SYLLABLE, TEXT_PARTS, WORD, field_name
@@ -140,7 +140,7 @@ class Ranker:
 
     def folded_df(self, syllable: str) -> int:
         """Live articles with the folded syllable in their body, from the postings stage one already read."""
-        return len(self.arrays.postings(field_name("body", FOLDED), syllable).ids)
+        return self.arrays.live_count(self.arrays.coded(field_name("body", FOLDED), syllable))
 
     def idf(self, df: int) -> float:
         n = self.arrays.doc_count
@@ -394,7 +394,7 @@ class Ranker:
             if found is None:
                 found = memo[(part, syllable)] = self.positions(part, syllable, docs)
             return found
-        return position_keys(self.arrays.postings(field_name(part, FOLDED), syllable, positions=True), docs)
+        return self.arrays.position_keys(field_name(part, FOLDED), syllable, docs)
 
     def pair_scores(self, a: Analyzed, docs: np.ndarray, memo: dict | None = None) -> np.ndarray:
         """Proximity for the candidates ``docs`` (sorted): query neighbours found side by side, BM25F-saturated."""
@@ -454,9 +454,7 @@ class Ranker:
 
     # --- masks ----------------------------------------------------------------------------------
     def docs_with(self, fieldname: str, text: str) -> np.ndarray:
-        mask = np.zeros(self.n, dtype=bool)
-        mask[self.arrays.postings(fieldname, text).ids] = True
-        return mask
+        return self.arrays.mask([(fieldname, text)])
 
     def phrase(self, phrase: Phrase) -> np.ndarray:
         """Documents with the phrase's syllables side by side in one of its parts."""
@@ -605,10 +603,7 @@ class Ranker:
         return Ranked(scores, counted, ranked.candidates)
 
     def _folded_docs(self, syllable: str) -> np.ndarray:
-        mask = np.zeros(self.n, dtype=bool)
-        for part in TEXT_PARTS:
-            mask[self.arrays.postings(field_name(part, FOLDED), syllable).ids] = True
-        return mask
+        return self.arrays.mask([(field_name(part, FOLDED), syllable) for part in TEXT_PARTS])
 
 
 _LAYERS = 2 * len(TEXT_PARTS)  # passage windows: each part at two offsets
