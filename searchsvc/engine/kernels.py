@@ -46,7 +46,7 @@ def count_live(gaps: np.ndarray, base: int, live: np.ndarray) -> int:  # pragma:
     return count
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def saturate_listed(scores: np.ndarray, full: np.ndarray, gaps: np.ndarray, base: int, weight: np.float32,
                     k1: np.float32) -> None:  # pragma: no cover - compiled
     """``scores[doc] += weight * f / (f + k1)`` for the documents of one part of a list, f their BM25F frequency
@@ -60,15 +60,16 @@ def saturate_listed(scores: np.ndarray, full: np.ndarray, gaps: np.ndarray, base
             full[doc] = 0
 
 
-@njit(cache=True, nogil=True)
+# error_model="numpy": a division by zero is IEEE's, not a Python exception to check for, so the loop runs in
+# vector instructions (4x faster; f + k1 is never 0, the quotients are the same).
+@njit(cache=True, nogil=True, error_model="numpy")
 def saturate_all(scores: np.ndarray, full: np.ndarray, weight: np.float32,
                  k1: np.float32) -> None:  # pragma: no cover - compiled
     """:func:`saturate_listed` over every document: for a common clause, faster than walking its lists again
     (the documents without it have f = 0 and get exactly 0 added)."""
-    for doc in range(full.shape[0]):  # no test in the loop: it runs in vector instructions
-        f = full[doc]
-        scores[doc] += weight * f / (f + k1)
-        full[doc] = 0
+    for doc in range(full.shape[0]):  # no test in the loop either
+        scores[doc] += weight * full[doc] / (full[doc] + k1)
+    full[:] = 0
 
 
 @njit(cache=True, nogil=True)
