@@ -65,3 +65,56 @@ def test_count_live_counts_the_postings_of_live_documents(gap_type):
     docs, gaps, _ = a_list(rng, 120, size - 5, gap_type, np.uint8)
     live = rng.random(size) > 0.3
     assert kernels.count_live(gaps, 5, live) == int(live[docs + 5].sum())
+
+
+def reference_keys(docs: np.ndarray, freqs: np.ndarray, positions: np.ndarray, wanted: np.ndarray):
+    """(document << 32 | position) and index in ``wanted`` of every position of the wanted documents, in Python."""
+    keys, which = [], []
+    starts = np.concatenate(([0], np.cumsum(freqs.astype(np.int64))))
+    slot = {int(d): j for j, d in enumerate(wanted)}
+    for i, d in enumerate(docs):
+        if int(d) in slot:
+            for p in positions[starts[i]:starts[i + 1]]:
+                keys.append(int(d) << 32 | int(p))
+                which.append(slot[int(d)])
+    return keys, which
+
+
+@pytest.mark.parametrize("gap_type", kernels.WIDTHS)
+@pytest.mark.parametrize("position_type", kernels.WIDTHS)
+@pytest.mark.parametrize("every", [0, 1, 4, 64])
+def test_positions_in_gives_the_wanted_documents_positions_with_or_without_skips(gap_type, position_type, every):
+    rng = np.random.default_rng(11)
+    size = 250 if gap_type == np.uint8 else 50_000
+    base = 3
+    docs, gaps, freqs = a_list(rng, 200, size - base, gap_type, np.uint8)
+    freqs = mapped((np.asarray(freqs) % 5 + 1).astype(np.uint8))
+    top = 250 if position_type == np.uint8 else 70_000 if position_type == np.uint16 else 3_000_000
+    positions = mapped(rng.integers(0, top, int(freqs.sum())).astype(position_type))
+    # Wanted: some of the list's documents (first, last, runs of neighbours), some it does not have, in order.
+    wanted = np.unique(np.concatenate((docs[[0, -1]], docs[40:45], rng.choice(docs, 30),
+                                       rng.integers(0, size - base, 30))))
+    if every:
+        tables = kernels.skips(gaps, freqs, base, every)
+        assert len(tables[0]) == -(-len(docs) // every)
+    else:
+        tables = tuple(np.zeros(0, dtype=np.int64) for _ in range(3))
+    keys, which = kernels.positions_in(gaps, freqs, positions.view(np.uint8), positions.itemsize, base,
+                                       wanted + base, *tables, max(every, 1))
+    expected_keys, expected_which = reference_keys(docs + base, freqs, positions, wanted + base)
+    assert keys.tolist() == expected_keys
+    assert which.tolist() == expected_which
+    # None wanted, and none of the list's documents
+    empty = kernels.positions_in(gaps, freqs, positions.view(np.uint8), positions.itemsize, base,
+                                 np.zeros(0, dtype=np.int64), *tables, max(every, 1))
+    assert [len(a) for a in empty] == [0, 0]
+
+
+@pytest.mark.parametrize("gap_type", kernels.WIDTHS)
+def test_mark_sets_the_documents_of_a_list(gap_type):
+    rng = np.random.default_rng(5)
+    size = 250 if gap_type == np.uint8 else 80_000
+    docs, gaps, _ = a_list(rng, 100, size - 7, gap_type, np.uint8)
+    mask = np.zeros(size, dtype=bool)
+    kernels.mark(mask, gaps, 7)
+    assert np.flatnonzero(mask).tolist() == (docs + 7).tolist()

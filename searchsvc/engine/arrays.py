@@ -34,6 +34,12 @@ MAX_FREQUENCIES = 100_000  # document frequencies kept (a few MiB at most)
 # pairs in every segment, 14 µs each, and the same few thousand recur from question to question.
 MAX_CODED = 16_384
 _NO_KEYS = np.zeros(0, dtype=np.int64)
+_NO_SKIPS = (_NO_KEYS, _NO_KEYS, _NO_KEYS)
+# Positions of a few hundred candidates in a long list: reached from the start of their run of SKIP_EVERY
+# postings (kernels.skips, 24 bytes a run) rather than by walking the list up to each.
+SKIP_EVERY = 64
+SKIP_AT_LEAST = 2_048  # postings in a segment's part; a shorter one is walked
+SKIP_CACHE_MB = 8
 EMPTY = PostingArrays(np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32))
 KEY_SHIFT = np.int64(32)  # a position key is document << KEY_SHIFT | position (position_keys)
 POSITION = 0xFFFFFFFF  # key & POSITION is the position
@@ -91,6 +97,8 @@ class IndexArrays:
         self.cell_stops = np.append(self.cell_starts[1:], self.size).astype(np.intp)
         self._frequencies: dict[tuple[str, str], int] = {}  # doc_frequency's answers
         self._coded: dict[tuple[str, str], list[tuple[mapped.Coded, int]]] = {}
+        self._skip_tables: OrderedDict[tuple[str, str, int], tuple[np.ndarray, ...]] = OrderedDict()
+        self._skip_bytes = 0
 
     def rebind(self, reader, io: threading.RLock) -> None:
         """Read Whoosh through another reader of the same generation from now on (SearchService after a fork)."""
@@ -158,12 +166,30 @@ class IndexArrays:
             if lo == hi:
                 continue
             k, w = kernels.positions_in(c.gaps, c.freqs, c.positions.view(np.uint8), c.positions.itemsize, base,
-                                        docs[lo:hi])
+                                        docs[lo:hi], *self._skips(fieldname, text, c, base), SKIP_EVERY)
             keys.append(k)
             which.append(w + lo if lo else w)
         if not keys:
             return _NO_KEYS, _NO_KEYS
         return (keys[0], which[0]) if len(keys) == 1 else (np.concatenate(keys), np.concatenate(which))
+
+    def _skips(self, fieldname: str, text: str, c: mapped.Coded, base: int) -> tuple[np.ndarray, ...]:
+        """A long list part's :func:`kernels.skips`, made the first time and kept (SKIP_CACHE_MB at most, about
+        3 % of the part's postings' size); none for a short one, which is walked."""
+        if c.n < SKIP_AT_LEAST:
+            return _NO_SKIPS
+        key = (fieldname, text, base)
+        found = self._skip_tables.get(key)
+        if found is None:
+            found = kernels.skips(c.gaps, c.freqs, base, SKIP_EVERY)
+            size = sum(a.nbytes for a in found)
+            with self._lock:
+                while self._skip_tables and self._skip_bytes + size > SKIP_CACHE_MB << 20:
+                    _, dropped = self._skip_tables.popitem(last=False)
+                    self._skip_bytes -= sum(a.nbytes for a in dropped)
+                self._skip_tables[key] = found
+                self._skip_bytes += size
+        return found
 
     def mask(self, terms: list[tuple[str, str]]) -> np.ndarray:
         """The live documents with any of the (field, term) pairs, marked from the map without decoding."""

@@ -95,43 +95,83 @@ def _at(raw: np.ndarray, width: int, i: int) -> np.int64:  # pragma: no cover - 
 
 
 @njit(cache=True, nogil=True)
+def skips(gaps: np.ndarray, freqs: np.ndarray, base: int, every: int) -> tuple[np.ndarray, np.ndarray,
+                                                                             np.ndarray]:  # pragma: no cover
+    """Where each run of ``every`` postings of one segment's part of a list starts: its first document, the
+    document before it (``base`` for the first run) and where its positions start. :func:`positions_in` jumps
+    with them to a candidate's run instead of walking the whole list to it."""
+    runs = (gaps.shape[0] + every - 1) // every
+    first = np.empty(runs, dtype=np.int64)
+    before = np.empty(runs, dtype=np.int64)
+    at_run = np.empty(runs, dtype=np.int64)
+    doc = base
+    at = 0
+    for i in range(gaps.shape[0]):
+        if i % every == 0:
+            r = i // every
+            before[r] = doc
+            first[r] = doc + gaps[i]
+            at_run[r] = at
+        doc += gaps[i]
+        at += freqs[i]
+    return first, before, at_run
+
+
+@njit(cache=True, nogil=True)
 def positions_in(gaps: np.ndarray, freqs: np.ndarray, positions: np.ndarray, width: int, base: int,
-                 docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+                 docs: np.ndarray, first: np.ndarray, before: np.ndarray, at_run: np.ndarray,
+                 every: int) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     """(document << 32 | position) of every position one segment's part of a list holds in ``docs`` (sorted),
-    in that order, and the index in ``docs`` of each (engine/arrays.py, position_keys). The list is walked only
-    until its documents pass the last of ``docs``: a common syllable's positions are never decoded whole."""
+    in that order, and the index in ``docs`` of each (engine/arrays.py, position_keys). With the list's
+    :func:`skips` (else empty arrays), each candidate is reached from the start of its run of ``every``
+    postings; without, by walking the list, only as far as the last candidate."""
     m = docs.shape[0]
+    n = gaps.shape[0]
+    runs = first.shape[0]
     starts = np.empty(m, dtype=np.int64)
     counts = np.empty(m, dtype=np.int64)
     slots = np.empty(m, dtype=np.int64)
     found = 0
     total = 0
-    j = 0
+    i = 0  # the next posting to read; doc is the one before it, at where its positions start
     doc = base
-    at = 0  # where this posting's positions start: the frequencies before it add up to it
-    for i in range(gaps.shape[0]):
-        if j == m:
+    at = 0
+    r = 0
+    for j in range(m):
+        target = docs[j]
+        if runs:
+            jump = r
+            while jump + 1 < runs and first[jump + 1] <= target:
+                jump += 1
+            if jump * every > i:
+                r = jump
+                i, doc, at = r * every, before[r], at_run[r]
+        while i < n:
+            d = doc + gaps[i]
+            if d > target:
+                break
+            f = np.int64(freqs[i])
+            doc = d
+            i += 1
+            if d == target:
+                starts[found] = at
+                counts[found] = f
+                slots[found] = j
+                found += 1
+                total += f
+                at += f
+                break
+            at += f
+        if i == n:
             break
-        doc += gaps[i]
-        f = np.int64(freqs[i])
-        while j < m and docs[j] < doc:
-            j += 1
-        if j < m and docs[j] == doc:
-            starts[found] = at
-            counts[found] = f
-            slots[found] = j
-            found += 1
-            total += f
-            j += 1
-        at += f
     keys = np.empty(total, dtype=np.int64)
     which = np.empty(total, dtype=np.int64)
     t = 0
-    for r in range(found):
-        high = np.int64(docs[slots[r]]) << 32
-        for q in range(counts[r]):
-            keys[t] = high | _at(positions, width, starts[r] + q)
-            which[t] = slots[r]
+    for k in range(found):
+        high = np.int64(docs[slots[k]]) << 32
+        for q in range(counts[k]):
+            keys[t] = high | _at(positions, width, starts[k] + q)
+            which[t] = slots[k]
             t += 1
     return keys, which
 
@@ -156,6 +196,9 @@ def warm() -> None:
         for freq_type in WIDTHS:
             freqs = np.frombuffer(np.ones(2, dtype=freq_type).tobytes(), dtype=freq_type)
             accumulate(full.copy(), gaps, freqs, 0, norm, one)
-            positions_in(gaps, freqs, np.frombuffer(bytes(8), dtype=np.uint8), 1, 0, np.arange(4, dtype=np.intp))
+            table = skips(gaps, freqs, 0, 1)
+            for skip in (table, tuple(np.zeros(0, dtype=np.int64) for _ in range(3))):
+                positions_in(gaps, freqs, np.frombuffer(bytes(8), dtype=np.uint8), 1, 0, np.arange(4, dtype=np.intp),
+                             *skip, 1)
     saturate_all(full.copy(), full.copy(), one, one)
     _warmed = True
