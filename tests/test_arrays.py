@@ -20,7 +20,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from searchsvc.engine.arrays import IndexArrays, time_key
+from searchsvc.engine import arrays as arrays_module
+from searchsvc.engine.arrays import IndexArrays, position_keys, time_key
 from searchsvc.index import mapped
 from searchsvc.index.codec import DeltaPositions, np_unvarints, position_values, unvarints, varints
 from searchsvc.index.generations import IndexStore
@@ -267,6 +268,33 @@ def test_deleted_documents_never_appear(multi_reader):
     assert [multi_reader.stored_fields(n)["id"] for n in balloon.ids.tolist()] == ["tt-000", "tt-139", "tt-140"]
     assert _positions_of(balloon)[2] == [0]  # the new text starts with it
     assert arrays.postings("body_f", "no-such-term").ids.tolist() == []
+
+
+# --- read from the map without decoding (engine/kernels.py) ----------------------------------------------------
+
+
+@pytest.mark.parametrize("skip_every", [None, 4])
+def test_positions_counts_and_masks_read_from_the_map_equal_the_decoded_lists(multi_reader, monkeypatch, skip_every):
+    """What stage one, stage two and the highlighter read straight from the map (live counts, masks, the positions
+    of some documents, through skip tables or by walking) is what the decoded list gives, across both segments
+    and with the deleted documents left out."""
+    if skip_every:
+        monkeypatch.setattr(arrays_module, "SKIP_AT_LEAST", 1)
+        monkeypatch.setattr(arrays_module, "SKIP_EVERY", skip_every)
+    arrays = _arrays(multi_reader)
+    live = np.flatnonzero(arrays.live)
+    for fieldname in MULTI_FIELDS:
+        for text in _terms(multi_reader, fieldname):
+            decoded = arrays.postings(fieldname, text, positions=True)
+            assert arrays.live_count(arrays.coded(fieldname, text)) == len(decoded.ids)
+            assert np.flatnonzero(arrays.mask([(fieldname, text)])).tolist() == decoded.ids.tolist()
+            if decoded.positions is None:
+                continue
+            for docs in (live, live[::3], live[140:], decoded.ids[::2], np.array([151], dtype=np.intp)):
+                keys, which = arrays.position_keys(fieldname, text, docs)
+                expected_keys, expected_which = position_keys(decoded, docs)
+                assert keys.tolist() == expected_keys.tolist(), (fieldname, text)
+                assert which.tolist() == expected_which.tolist(), (fieldname, text)
 
 
 # --- np_unvarints -------------------------------------------------------------------------------------------
