@@ -118,3 +118,17 @@ def test_mark_sets_the_documents_of_a_list(gap_type):
     mask = np.zeros(size, dtype=bool)
     kernels.mark(mask, gaps, 7)
     assert np.flatnonzero(mask).tolist() == (docs + 7).tolist()
+
+
+@pytest.mark.parametrize("k", [0, 1, 5, 300, 2000])
+def test_best_keeps_the_k_best_matched_and_every_tie_of_the_last(k):
+    rng = np.random.default_rng(k)
+    scores = rng.integers(0, 40, 5000).astype(np.float32) / 4  # many ties
+    matched = rng.random(5000) < 0.2
+    got = kernels.best(scores, matched, k)
+    docs = np.flatnonzero(matched)
+    if 0 < k < len(docs):
+        cut = np.sort(scores[docs])[::-1][k - 1]
+        docs = docs[scores[docs] >= cut]
+    assert got.tolist() == docs.tolist()
+    assert len(got) >= min(k, int(matched.sum()))

@@ -39,7 +39,7 @@ _NO_SKIPS = (_NO_KEYS, _NO_KEYS, _NO_KEYS)
 # postings (kernels.skips, 24 bytes a run) rather than by walking the list up to each.
 SKIP_EVERY = 64
 SKIP_AT_LEAST = 2_048  # postings in a segment's part; a shorter one is walked
-SKIP_CACHE_MB = 8
+SKIP_CACHE_MB = 16
 EMPTY = PostingArrays(np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32))
 KEY_SHIFT = np.int64(32)  # a position key is document << KEY_SHIFT | position (position_keys)
 POSITION = 0xFFFFFFFF  # key & POSITION is the position

@@ -176,6 +176,63 @@ def positions_in(gaps: np.ndarray, freqs: np.ndarray, positions: np.ndarray, wid
     return keys, which
 
 
+@njit(cache=True, nogil=True)
+def best(scores: np.ndarray, matched: np.ndarray, k: int) -> np.ndarray:  # pragma: no cover - compiled
+    """The matched documents whose score is at least the k-th best's (all of them when fewer), in document
+    order: one pass keeping the k best scores in a heap, one collecting. What a page's order sorts, without
+    numpy's copies and partition of every matched score."""
+    heap = np.empty(max(k, 1), dtype=scores.dtype)  # a min-heap: heap[0] is the k-th best so far
+    size = 0
+    n = scores.shape[0]
+    for d in range(n):
+        if not matched[d]:
+            continue
+        s = scores[d]
+        if size < k:
+            i = size
+            size += 1
+            while i > 0 and heap[(i - 1) // 2] > s:
+                heap[i] = heap[(i - 1) // 2]
+                i = (i - 1) // 2
+            heap[i] = s
+        elif s > heap[0]:
+            i = 0
+            while True:
+                child = 2 * i + 1
+                if child >= size:
+                    break
+                if child + 1 < size and heap[child + 1] < heap[child]:
+                    child += 1
+                if heap[child] >= s:
+                    break
+                heap[i] = heap[child]
+                i = child
+            heap[i] = s
+    kept = 0
+    if size < k or k == 0:
+        for d in range(n):
+            if matched[d]:
+                kept += 1
+        out = np.empty(kept, dtype=np.int64)
+        j = 0
+        for d in range(n):
+            if matched[d]:
+                out[j] = d
+                j += 1
+        return out
+    cut = heap[0]
+    for d in range(n):
+        if matched[d] and scores[d] >= cut:
+            kept += 1
+    out = np.empty(kept, dtype=np.int64)
+    j = 0
+    for d in range(n):
+        if matched[d] and scores[d] >= cut:
+            out[j] = d
+            j += 1
+    return out
+
+
 _warmed = False
 
 
@@ -201,4 +258,5 @@ def warm() -> None:
                 positions_in(gaps, freqs, np.frombuffer(bytes(8), dtype=np.uint8), 1, 0, np.arange(4, dtype=np.intp),
                              *skip, 1)
     saturate_all(full.copy(), full.copy(), one, one)
+    best(full, live, 2)
     _warmed = True

@@ -93,14 +93,9 @@ class Ranked:
 
     def order(self, start: int, stop: int) -> np.ndarray:
         """Document numbers of ranks start..stop-1 by score (ties by document number)."""
-        docs = np.flatnonzero(self.matched)
-        negated = -self.scores[docs]
-        if stop < len(docs):
-            # Keep every document tied with the last one kept, so ties are broken the same way on every page.
-            cut = np.partition(negated, stop - 1)[stop - 1]
-            kept = negated <= cut
-            docs, negated = docs[kept], negated[kept]
-        order = np.lexsort((docs, negated))
+        # Every document tied with the last one kept is kept, so ties are broken the same way on every page.
+        docs = kernels.best(self.scores, self.matched, stop)
+        order = np.lexsort((docs, -self.scores[docs]))
         return docs[order][start:stop]
 
 
