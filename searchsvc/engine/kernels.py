@@ -9,9 +9,12 @@ and adds each posting where it belongs: no array is made and nothing needs
 caching. The arithmetic is numpy's, operation for operation in float32, so
 the sums are the same bit for bit (tests/test_ranking.py).
 
-Compiled once per machine and kept in ``__pycache__`` (``cache=True``);
-:func:`warm` loads every variant before gunicorn forks, so workers share
-the machine code and none compiles while a reader waits.
+Compiled once and kept on disk (numba's cache: ``__pycache__`` beside this
+file, else ``~/.cache/numba``, else ``NUMBA_CACHE_DIR``; deploy/searchsvc.service
+sets the last, its file system being read-only); with none writable, compiled
+at each start (a few seconds). :func:`warm` loads every variant before
+gunicorn forks, so workers share the machine code and none compiles while a
+reader waits.
 """
 
 from __future__ import annotations
@@ -23,7 +26,20 @@ from numba import njit
 WIDTHS = (np.uint8, np.uint16, np.uint32)
 
 
-@njit(cache=True, nogil=True)
+def _compiled(**options):
+    """numba's ``njit``, cached on disk where numba finds a place to write, else not cached (a read-only install
+    run by a user without a writable home: numba would refuse to import this module)."""
+
+    def wrap(fn):
+        try:
+            return njit(cache=True, nogil=True, **options)(fn)
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            return njit(nogil=True, **options)(fn)
+
+    return wrap
+
+
+@_compiled()
 def accumulate(full: np.ndarray, gaps: np.ndarray, freqs: np.ndarray, base: int, norm: np.ndarray,
                weight: np.float32) -> None:  # pragma: no cover - compiled
     """``full[doc] += weight * freq * norm[doc]`` for every posting of one segment's part of a list: a clause's
@@ -34,7 +50,7 @@ def accumulate(full: np.ndarray, gaps: np.ndarray, freqs: np.ndarray, base: int,
         full[doc] += weight * np.float32(freqs[i]) * norm[doc]
 
 
-@njit(cache=True, nogil=True)
+@_compiled()
 def count_live(gaps: np.ndarray, base: int, live: np.ndarray) -> int:  # pragma: no cover - compiled
     """Postings of live documents in one segment's part of a list (its document frequency after deletions)."""
     doc = base
@@ -46,7 +62,7 @@ def count_live(gaps: np.ndarray, base: int, live: np.ndarray) -> int:  # pragma:
     return count
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@_compiled(error_model="numpy")
 def saturate_listed(scores: np.ndarray, full: np.ndarray, gaps: np.ndarray, base: int, weight: np.float32,
                     k1: np.float32) -> None:  # pragma: no cover - compiled
     """``scores[doc] += weight * f / (f + k1)`` for the documents of one part of a list, f their BM25F frequency
@@ -62,7 +78,7 @@ def saturate_listed(scores: np.ndarray, full: np.ndarray, gaps: np.ndarray, base
 
 # error_model="numpy": a division by zero is IEEE's, not a Python exception to check for, so the loop runs in
 # vector instructions (4x faster; f + k1 is never 0, the quotients are the same).
-@njit(cache=True, nogil=True, error_model="numpy")
+@_compiled(error_model="numpy")
 def saturate_all(scores: np.ndarray, full: np.ndarray, weight: np.float32,
                  k1: np.float32) -> None:  # pragma: no cover - compiled
     """:func:`saturate_listed` over every document: for a common clause, faster than walking its lists again
@@ -72,7 +88,7 @@ def saturate_all(scores: np.ndarray, full: np.ndarray, weight: np.float32,
     full[:] = 0
 
 
-@njit(cache=True, nogil=True)
+@_compiled()
 def mark(mask: np.ndarray, gaps: np.ndarray, base: int) -> None:  # pragma: no cover - compiled
     """``mask[doc] = True`` for the documents of one segment's part of a list."""
     doc = base
@@ -94,7 +110,7 @@ def _at(raw: np.ndarray, width: int, i: int) -> np.int64:  # pragma: no cover - 
             | np.int64(raw[j + 3]) << 24)
 
 
-@njit(cache=True, nogil=True)
+@_compiled()
 def skips(gaps: np.ndarray, freqs: np.ndarray, base: int, every: int) -> tuple[np.ndarray, np.ndarray,
                                                                              np.ndarray]:  # pragma: no cover
     """Where each run of ``every`` postings of one segment's part of a list starts: its first document, the
@@ -117,7 +133,7 @@ def skips(gaps: np.ndarray, freqs: np.ndarray, base: int, every: int) -> tuple[n
     return first, before, at_run
 
 
-@njit(cache=True, nogil=True)
+@_compiled()
 def positions_in(gaps: np.ndarray, freqs: np.ndarray, positions: np.ndarray, width: int, base: int,
                  docs: np.ndarray, first: np.ndarray, before: np.ndarray, at_run: np.ndarray,
                  every: int) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
@@ -176,7 +192,7 @@ def positions_in(gaps: np.ndarray, freqs: np.ndarray, positions: np.ndarray, wid
     return keys, which
 
 
-@njit(cache=True, nogil=True)
+@_compiled()
 def best(scores: np.ndarray, matched: np.ndarray, k: int) -> np.ndarray:  # pragma: no cover - compiled
     """The matched documents whose score is at least the k-th best's (all of them when fewer), in document
     order: one pass keeping the k best scores in a heap, one collecting. What a page's order sorts, without
