@@ -144,9 +144,10 @@ class IndexArrays:
                     parts.append((c, base))
         except mapped.DamagedData as exc:
             raise DamagedIndex(str(exc)) from exc
-        if len(self._coded) >= MAX_CODED:
-            self._coded.pop(next(iter(self._coded)), None)  # the oldest: another thread may have taken it
-        self._coded[key] = parts
+        with self._lock:  # threads: iterating while another inserts would raise
+            if len(self._coded) >= MAX_CODED:
+                del self._coded[next(iter(self._coded))]  # the oldest
+            self._coded[key] = parts
         return parts
 
     def live_count(self, parts: list[tuple[mapped.Coded, int]]) -> int:
@@ -184,6 +185,8 @@ class IndexArrays:
             found = kernels.skips(c.gaps, c.freqs, base, SKIP_EVERY)
             size = sum(a.nbytes for a in found)
             with self._lock:
+                if key in self._skip_tables:  # another thread made it meanwhile
+                    return self._skip_tables[key]
                 while self._skip_tables and self._skip_bytes + size > SKIP_CACHE_MB << 20:
                     _, dropped = self._skip_tables.popitem(last=False)
                     self._skip_bytes -= sum(a.nbytes for a in dropped)
