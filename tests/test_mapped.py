@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import Echo
 from test_indexer import write_jsonl
+from whoosh.codec.whoosh3 import W3TermInfo
 
 from searchsvc.engine.arrays import IndexArrays
 from searchsvc.engine.search import SearchRequest, SearchService
@@ -97,8 +98,10 @@ def _flip(path: Path, offset: int) -> None:
 
 def _entry_of(path: Path, described: dict, fieldname: str, text: str) -> tuple[int, int]:
     seg = mapped.SegmentPostings(path, described)
-    e = seg.entries[seg.find(fieldname, text)]
-    return seg.data_at + int(e["data"]), int(e["size"])
+    found = seg._term(fieldname, text)
+    assert found is not None
+    (_, _, _, data, _, _), layout, _ = found
+    return seg.data_at + data * 8, layout.size
 
 
 def test_a_changed_byte_in_one_terms_postings_refuses_the_generation(two_generations):
@@ -227,7 +230,7 @@ def test_segments_postings_are_only_in_the_mapped_files(two_generations):
             for btext, info in seg.iter_field(fieldname):
                 text = btext.decode()
                 p = written.postings(fieldname, text, positions=True)
-                assert not info.is_inlined() and info.extent()[0] == 0  # points at no bytes of the .pst
+                assert not info.is_inlined() and info.extent() == (None, None)  # points at no bytes of the .pst
                 assert info.doc_frequency() == len(p.ids) and info.weight() == p.freqs.sum()
                 assert (info.min_id(), info.max_id()) == (p.ids[0], p.ids[-1])
                 m = seg._terms.matcher(fieldname, btext, fmt)
@@ -236,3 +239,15 @@ def test_segments_postings_are_only_in_the_mapped_files(two_generations):
         pst = next(path.glob(seg.segment().segment_id() + "*.pst"))
         assert pst.stat().st_size < 2000  # the id, views and date fields' postings only
     assert checked > 100
+
+
+def test_a_mapped_fields_term_info_has_no_extent(two_generations):
+    """Its statistics and the 2-byte pickle of None in place of the 12 bytes of an extent: Whoosh's own
+    W3TermInfo reads it back."""
+    reader, _ = _reader(two_generations)
+    seg = mapped.segments(reader)[0][0]
+    btext, _ = next(iter(seg.iter_field("body_f")))
+    raw = seg._terms._tindex[seg._terms._keycoder("body_f", btext)]
+    assert raw.endswith(b"N.") and len(raw) == W3TermInfo._struct.size + 2
+    info = W3TermInfo.from_bytes(raw)
+    assert not info.is_inlined() and info.doc_frequency() >= 1
