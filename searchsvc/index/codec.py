@@ -20,7 +20,9 @@ interfaces and change only the bytes:
   postings file gets nothing for those fields, its term dictionary keeps each
   term's statistics (document frequency, weights, lengths), and a matcher
   Whoosh asks for (a segment merge, an incremental reindex's
-  ``commit(merge=True)``) reads the segment's mapped file.
+  ``commit(merge=True)``) reads the segment's mapped file. Such a term's
+  info in Whoosh's dictionary has no extent (:class:`_NoExtentTermInfo`),
+  and the codec's stored fields are index/stored.py's column.
 """
 
 from __future__ import annotations

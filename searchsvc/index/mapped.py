@@ -22,7 +22,7 @@ Files, each listed with its sections, sizes and CRC-32s in ``mapped.json``:
     (21 bytes per term: where its key and data are, how many postings and
     positions, the byte width of each coded array, the data's CRC-32; a
     key's length and a data's size follow from the next key and the widths
-    and counts, :func:`data_size`), ``keys`` (in the order of the hashes)
+    and counts, :func:`data_layout`), ``keys`` (in the order of the hashes)
     and ``data`` (per term: document number gaps, frequencies and,
     for the folded fields, positions; for a common list, its maxima per cell of
     64 documents, which bound what pruning can skip; see :func:`encode`). The
@@ -51,7 +51,7 @@ import mmap
 import os
 import struct
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -270,7 +270,7 @@ class _Layout(NamedTuple):
     size: int
 
 
-def data_layout(n: int, npos: int, widths: int, u32_at) -> _Layout:
+def data_layout(n: int, npos: int, widths: int, u32_at: Callable[[int], int]) -> _Layout:
     """The layout of a term's data from its counts and widths byte, as :func:`encode` lays it out;
     ``u32_at(offset)`` reads the number of cells of a common list (the only count the entry does not hold)."""
     freqs = _align(n * _WIDTHS[widths & 3].itemsize)
