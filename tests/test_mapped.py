@@ -251,3 +251,42 @@ def test_a_mapped_fields_term_info_has_no_extent(two_generations):
     assert raw.endswith(b"N.") and len(raw) == W3TermInfo._struct.size + 2
     info = W3TermInfo.from_bytes(raw)
     assert not info.is_inlined() and info.doc_frequency() >= 1
+
+
+def _written(tmp_path: Path, terms: dict) -> mapped.SegmentPostings:
+    builder = mapped.SegmentBuilder(tmp_path / "seg.mapped")
+    for (fieldname, text), (arrays, lengths) in terms.items():
+        builder.add(fieldname, text.encode("utf-8"), arrays, lengths)
+    return mapped.SegmentPostings(builder.path, builder.write())
+
+
+def test_term_entries_round_trip_every_layout(tmp_path):
+    """21-byte entries: a key's length from the next key (keys in the order of the hashes), a data's size from
+    the counts and widths, and a common list's number of cells from its data."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    common = np.arange(0, 3000, 2, dtype=np.int64)  # a posting every other document: cell maxima
+    freqs = rng.integers(1, 4, len(common)).astype(np.float32)
+    starts = np.concatenate(([0], np.cumsum(freqs.astype(np.int64))))
+    terms = {
+        ("body_f", "và"): (mapped.PostingArrays(common, freqs, starts, np.arange(int(starts[-1])) * 7 + 70_000),
+                          rng.integers(50, 900, len(common)).astype(np.float32)),
+        ("body", "một"): (mapped.PostingArrays(np.array([3]), np.array([2.0], dtype=np.float32)), None),
+        ("title", "x" * 70_000): (mapped.PostingArrays(np.array([1, 300_000]), np.array([1.0, 0.5],
+                                                                                     dtype=np.float32)), None),
+        ("source", "vnexpress"): (mapped.PostingArrays(common, np.ones(len(common), dtype=np.float32)),
+                                  np.ones(len(common), dtype=np.float32)),
+    }
+    seg = _written(tmp_path, terms)
+    assert seg.entries.dtype.itemsize == 21 and seg.hashes.dtype == np.uint32
+    for (fieldname, text), (arrays, _) in terms.items():
+        got = seg.postings(fieldname, text, positions=True)
+        assert got.ids.tolist() == arrays.ids.tolist() and got.freqs.tolist() == arrays.freqs.tolist()
+        if arrays.positions is not None:
+            assert got.positions.tolist() == arrays.positions.tolist()
+        assert (got.cells is not None) == (len(arrays.ids) == len(common))
+        assert seg.doc_frequency(fieldname, text) == len(arrays.ids)
+    assert seg.find("title", "x" * 69_999) == -1 and seg.find("body", "mot") == -1
+    c = seg.coded("body_f", "và")
+    assert c.cells is not None and len(c.cells.freq) == 3000 // mapped.CELL + 1
