@@ -23,7 +23,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # the hidden list (index.hidden), never writes it (index.hiding is the hide/unhide commands').
     "searchsvc.engine": ("searchsvc.engine", "searchsvc.analysis", "searchsvc.index.schema",
                          "searchsvc.index.codec", "searchsvc.index.generations", "searchsvc.index.hidden",
-                         "searchsvc.index.mapped", "searchsvc.index.lexicon", "searchsvc.index.derive"),
+                         "searchsvc.index.mapped", "searchsvc.index.lexicon", "searchsvc.index.derive",
+                         "searchsvc.index.stored"),
     # Readers' searches recorded and reported: knows nothing of the engine or Flask (the routes hand it plain values).
     "searchsvc.analytics": ("searchsvc.analytics", "searchsvc.config"),
     # Routes call the search service; they never touch Whoosh or storage (the analytics recorder is reached through

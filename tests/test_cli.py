@@ -141,7 +141,7 @@ def test_bad_options_are_usage_errors(cli_runner, tmp_index: Path) -> None:
 def test_version(cli_runner) -> None:
     result = cli_runner.invoke(cli, ["--version"])
     assert result.exit_code == 0
-    assert result.output.strip().endswith("version 0.4.0")
+    assert result.output.strip().endswith("version 0.5.0")
 
 
 # --- where the index is: option > SEARCHSVC_INDEX_DIR > instance config > ./index ---------------------------------

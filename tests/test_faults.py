@@ -385,7 +385,7 @@ def mount_tmpfs(tmp_path: Path) -> Iterator[Callable[..., Path]]:
 
 @pytest.mark.slow
 def test_disk_full_no_space_left(mount_tmpfs, tmp_index: Path) -> None:
-    fs = mount_tmpfs("1600k")  # the demo index takes ~1.2 MB: a full rebuild beside it does not fit
+    fs = mount_tmpfs("1232k")  # the demo index takes 0.74 MB of blocks: a full rebuild beside it does not fit
     root = fs / "index"
     shutil.copytree(tmp_index, root)
     low_space = re.compile(r"only \d+\.\d MB free on the file system holding " + re.escape(str(root))

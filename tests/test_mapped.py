@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import Echo
 from test_indexer import write_jsonl
+from whoosh.codec.whoosh3 import W3TermInfo
 
 from searchsvc.engine.arrays import IndexArrays
 from searchsvc.engine.search import SearchRequest, SearchService
@@ -97,8 +98,10 @@ def _flip(path: Path, offset: int) -> None:
 
 def _entry_of(path: Path, described: dict, fieldname: str, text: str) -> tuple[int, int]:
     seg = mapped.SegmentPostings(path, described)
-    e = seg.entries[seg.find(fieldname, text)]
-    return seg.data_at + int(e["data"]), int(e["size"])
+    found = seg._term(fieldname, text)
+    assert found is not None
+    (_, _, _, data, _, _), layout, _ = found
+    return seg.data_at + data * 8, layout.size
 
 
 def test_a_changed_byte_in_one_terms_postings_refuses_the_generation(two_generations):
@@ -227,7 +230,7 @@ def test_segments_postings_are_only_in_the_mapped_files(two_generations):
             for btext, info in seg.iter_field(fieldname):
                 text = btext.decode()
                 p = written.postings(fieldname, text, positions=True)
-                assert not info.is_inlined() and info.extent()[0] == 0  # points at no bytes of the .pst
+                assert not info.is_inlined() and info.extent() == (None, None)  # points at no bytes of the .pst
                 assert info.doc_frequency() == len(p.ids) and info.weight() == p.freqs.sum()
                 assert (info.min_id(), info.max_id()) == (p.ids[0], p.ids[-1])
                 m = seg._terms.matcher(fieldname, btext, fmt)
@@ -236,3 +239,54 @@ def test_segments_postings_are_only_in_the_mapped_files(two_generations):
         pst = next(path.glob(seg.segment().segment_id() + "*.pst"))
         assert pst.stat().st_size < 2000  # the id, views and date fields' postings only
     assert checked > 100
+
+
+def test_a_mapped_fields_term_info_has_no_extent(two_generations):
+    """Its statistics and the 2-byte pickle of None in place of the 12 bytes of an extent: Whoosh's own
+    W3TermInfo reads it back."""
+    reader, _ = _reader(two_generations)
+    seg = mapped.segments(reader)[0][0]
+    btext, _ = next(iter(seg.iter_field("body_f")))
+    raw = seg._terms._tindex[seg._terms._keycoder("body_f", btext)]
+    assert raw.endswith(b"N.") and len(raw) == W3TermInfo._struct.size + 2
+    info = W3TermInfo.from_bytes(raw)
+    assert not info.is_inlined() and info.doc_frequency() >= 1
+
+
+def _written(tmp_path: Path, terms: dict) -> mapped.SegmentPostings:
+    builder = mapped.SegmentBuilder(tmp_path / "seg.mapped")
+    for (fieldname, text), (arrays, lengths) in terms.items():
+        builder.add(fieldname, text.encode("utf-8"), arrays, lengths)
+    return mapped.SegmentPostings(builder.path, builder.write())
+
+
+def test_term_entries_round_trip_every_layout(tmp_path):
+    """21-byte entries: a key's length from the next key (keys in the order of the hashes), a data's size from
+    the counts and widths, and a common list's number of cells from its data."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    common = np.arange(0, 3000, 2, dtype=np.int64)  # a posting every other document: cell maxima
+    freqs = rng.integers(1, 4, len(common)).astype(np.float32)
+    starts = np.concatenate(([0], np.cumsum(freqs.astype(np.int64))))
+    terms = {
+        ("body_f", "và"): (mapped.PostingArrays(common, freqs, starts, np.arange(int(starts[-1])) * 7 + 70_000),
+                          rng.integers(50, 900, len(common)).astype(np.float32)),
+        ("body", "một"): (mapped.PostingArrays(np.array([3]), np.array([2.0], dtype=np.float32)), None),
+        ("title", "x" * 70_000): (mapped.PostingArrays(np.array([1, 300_000]), np.array([1.0, 0.5],
+                                                                                     dtype=np.float32)), None),
+        ("source", "vnexpress"): (mapped.PostingArrays(common, np.ones(len(common), dtype=np.float32)),
+                                  np.ones(len(common), dtype=np.float32)),
+    }
+    seg = _written(tmp_path, terms)
+    assert seg.entries.dtype.itemsize == 21 and seg.hashes.dtype == np.uint32
+    for (fieldname, text), (arrays, _) in terms.items():
+        got = seg.postings(fieldname, text, positions=True)
+        assert got.ids.tolist() == arrays.ids.tolist() and got.freqs.tolist() == arrays.freqs.tolist()
+        if arrays.positions is not None:
+            assert got.positions.tolist() == arrays.positions.tolist()
+        assert (got.cells is not None) == (len(arrays.ids) == len(common))
+        assert seg.doc_frequency(fieldname, text) == len(arrays.ids)
+    assert seg.find("title", "x" * 69_999) == -1 and seg.find("body", "mot") == -1
+    c = seg.coded("body_f", "và")
+    assert c.cells is not None and len(c.cells.freq) == 3000 // mapped.CELL + 1

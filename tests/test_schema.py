@@ -16,8 +16,6 @@ from searchsvc.index.codec import (
     DeltaPositions,
     MappedCodec,
     TermFrequency,
-    pack_offsets,
-    unpack_offsets,
 )
 from searchsvc.index.generations import IndexStore
 from searchsvc.index.schema import (
@@ -33,6 +31,7 @@ from searchsvc.index.schema import (
     offsets_field,
     text_fields,
 )
+from searchsvc.index.stored import pack_offsets, unpack_offsets
 
 PARTS = ("title", "sapo", "body")
 EXPECTED_FIELDS = sorted(

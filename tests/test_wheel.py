@@ -130,6 +130,7 @@ def test_wheel_and_sdist_carry_templates_static_and_demo(built) -> None:
         **{f"templates/{n}": f"searchsvc/templates/{n}" for n in repo_files("templates", "*.html")},
         **{f"searchsvc/static/{n}": f"searchsvc/static/{n}" for n in repo_files("searchsvc/static", "*")},
         **{f"searchsvc/demo/{n}": f"searchsvc/demo/{n}" for n in repo_files("searchsvc/demo", "**/*")},
+        "searchsvc/index/stored.zdict": "searchsvc/index/stored.zdict",  # the stored column's dictionary
     }
     assert {"searchsvc/templates/search.html", "searchsvc/templates/error.html"} <= set(expected.values())
     assert sorted(set(expected.values()) - in_wheel) == [], "files missing from the wheel"

@@ -19,8 +19,8 @@ import numpy as np
 from searchsvc.analysis.vietnamese import fold, normalize
 from searchsvc.engine.arrays import KEY_SHIFT, POSITION, IndexArrays
 from searchsvc.engine.ranking import Candidates
-from searchsvc.index.codec import offset_bounds
 from searchsvc.index.schema import FOLDED, field_name
+from searchsvc.index.stored import offset_bounds
 
 FRAGMENT_CHARS = 200
 COMMON_SHARE = 0.25

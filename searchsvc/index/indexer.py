@@ -20,12 +20,12 @@ from pathlib import Path
 
 from searchsvc.analysis import vietnamese as analysis
 from searchsvc.index import derive
-from searchsvc.index.codec import pack_offsets
 from searchsvc.index.generations import Generation, IndexStore, now_iso
 from searchsvc.index.mapped import FORMAT, REBUILD
 from searchsvc.index.parallel import ParallelWriter
 from searchsvc.index.pool import segment_writer
 from searchsvc.index.schema import FOLDED, SYLLABLE, TEXT_PARTS, WORD, build_schema, codec, field_name, offsets_field
+from searchsvc.index.stored import pack_offsets
 from searchsvc.reading.article import Article, ReadNotice, ReadProblem
 from searchsvc.reading.fetch import is_url
 from searchsvc.reading.sources import read_sources

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from searchsvc.analysis.vietnamese import fold
-from searchsvc.index.mapped import SPELLING, Sections, hash64, segments, write_sections
+from searchsvc.index.mapped import SPELLING, Sections, hash32, segments, write_sections
 from searchsvc.index.schema import FOLDED, SYLLABLE, WORD, field_name
 
 FILE = SPELLING
@@ -36,10 +36,13 @@ def deletions(word: str) -> set[str]:
 
 
 def _bounds(lengths: list[int]) -> np.ndarray:
-    """Where each of a run of pieces of these lengths starts, and the end of the last (len + 1 offsets)."""
+    """Where each of a run of pieces of these lengths starts, and the end of the last (len + 1 offsets), in 32
+    bits: a table's strings take megabytes, far from 4 GiB, and 64-bit offsets were a fifth of the tables."""
     bounds = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=bounds[1:])
-    return bounds
+    if bounds[-1] >= 1 << 32:
+        raise ValueError("a spelling table past 4 GiB")
+    return bounds.astype(np.uint32)
 
 
 def _packed(blobs: list[bytes]) -> dict[str, np.ndarray]:
@@ -49,9 +52,9 @@ def _packed(blobs: list[bytes]) -> dict[str, np.ndarray]:
 
 def string_table(strings: Iterable[str]) -> tuple[list[str], dict[str, np.ndarray]]:
     """Strings in the order of their hashes, and the arrays that store them (``hashes``, ``starts``, ``blob``)."""
-    encoded = sorted(((hash64(b), b) for b in {s.encode("utf-8") for s in strings}), key=lambda x: x[0])
+    encoded = sorted((hash32(b), b) for b in {s.encode("utf-8") for s in strings})
     blobs = [b for _, b in encoded]
-    arrays = {"hashes": np.array([h for h, _ in encoded], dtype=np.uint64), **_packed(blobs)}
+    arrays = {"hashes": np.array([h for h, _ in encoded], dtype=np.uint32), **_packed(blobs)}
     return [b.decode("utf-8") for b in blobs], arrays
 
 
@@ -79,8 +82,8 @@ class StringTable:
         self.blob = sections.array(prefix + ":blob")
         # Memoryviews of the map, read by bisect and slicing: a lookup in 2 µs rather than numpy's 9 (a query's
         # typing makes some 500; measured at 48k articles).
-        self._hashes = memoryview(self.hashes).cast("B").cast("Q")
-        self._starts = memoryview(self.starts).cast("B").cast("q")
+        self._hashes = memoryview(self.hashes).cast("B").cast("I")
+        self._starts = memoryview(self.starts).cast("B").cast("I")
         self._blob = memoryview(self.blob)
 
     def __len__(self) -> int:
@@ -89,7 +92,7 @@ class StringTable:
     def index(self, s: str) -> int:
         """The string's number, or -1."""
         b = s.encode("utf-8")
-        h = hash64(b)
+        h = hash32(b)
         hashes, starts = self._hashes, self._starts
         i = bisect.bisect_left(hashes, h)
         while i < len(hashes) and hashes[i] == h:

@@ -18,10 +18,12 @@ Files, each listed with its sections, sizes and CRC-32s in ``mapped.json``:
     one Whoosh segment's postings (written once, with its description in
     ``.mapped.json`` beside it; an incremental generation hard-links the
     segments it keeps, and Whoosh deletes the files with their segment):
-    ``hashes`` (sorted 64-bit hashes of ``field NUL term``), ``entries``
-    (per term: where its key and data are, how many postings and positions,
-    the byte width of each coded array, the data's CRC-32),
-    ``keys`` and ``data`` (per term: document number gaps, frequencies and,
+    ``hashes`` (sorted 32-bit hashes of ``field NUL term``), ``entries``
+    (21 bytes per term: where its key and data are, how many postings and
+    positions, the byte width of each coded array, the data's CRC-32; a
+    key's length and a data's size follow from the next key and the widths
+    and counts, :func:`data_layout`), ``keys`` (in the order of the hashes)
+    and ``data`` (per term: document number gaps, frequencies and,
     for the folded fields, positions; for a common list, its maxima per cell of
     64 documents, which bound what pruning can skip; see :func:`encode`). The
     only copy of those postings: Whoosh reads them from here too (a segment
@@ -49,15 +51,16 @@ import mmap
 import os
 import struct
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.lib import format as npformat
 
-FORMAT = 6  # 1: positions as gaps, 2: document numbers as they are (neither released), 3: no title syllables,
-#            4: postings also in Whoosh's files, 5: postings only here or cell maxima (two builds, neither released)
+FORMAT = 7  # 1: positions as gaps, 2: document numbers as they are (neither released), 3: no title syllables,
+#            4: postings also in Whoosh's files, 5: postings only here or cell maxima (two builds, neither released),
+#            6: both, 7: 21-byte term entries and 32-bit hashes (issue 16's 2x; stored column of index/stored.py)
 CELL = 64  # documents per cell of the maxima tables (pruning, engine/ranking.py)
 CELLED_SHARE = 8  # a list with a posting for an eighth of the documents it spans or more has a maxima table
 CELLED_AT_LEAST = 256  # postings
@@ -66,9 +69,13 @@ DOCS = "docs.mapped"
 SPELLING = "spelling.mapped"  # index/lexicon.py
 SUFFIX = ".mapped"
 _ALIGN = 8
-ENTRY = np.dtype([("key", "<u8"), ("key_len", "<u4"), ("n", "<u4"), ("npos", "<u8"), ("data", "<u8"),
-                  ("size", "<u8"), ("widths", "u1"), ("crc", "<u4")])
-_ENTRY_STRUCT = struct.Struct("<QIIQQQBI")  # ENTRY, field by field
+# A term's entry: where its key starts in ``keys``, its number of postings and of positions, where its data starts
+# in ``data`` (in units of 8 bytes: every term's data is 8-byte aligned), the data's CRC-32 and the widths byte of
+# :func:`encode`. 21 bytes, not 45: at 48k articles, half a million terms (issue 16's budget of 2x the text).
+ENTRY = np.dtype([("key", "<u4"), ("n", "<u4"), ("npos", "<u4"), ("data", "<u4"), ("crc", "<u4"), ("widths", "u1")])
+_ENTRY_STRUCT = struct.Struct("<IIIIIB")  # ENTRY, field by field
+_DATA_UNIT = 8
+_U32 = struct.Struct("<I")
 assert _ENTRY_STRUCT.size == ENTRY.itemsize
 _WIDTHS = (np.dtype("u1"), np.dtype("<u2"), np.dtype("<u4"), np.dtype("<f4"))
 
@@ -169,9 +176,10 @@ class Sections:
         return memoryview(self._map)[offset:offset + size]
 
 
-def hash64(data: bytes) -> int:
-    """The 64-bit hash by which mapped tables (terms here, strings in index/lexicon.py) are sorted and found."""
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+def hash32(data: bytes) -> int:
+    """The hash by which mapped tables (terms here, strings in index/lexicon.py) are sorted and found: 32 bits
+    are enough, since a lookup compares the strings of equal hashes anyway, and half the size of 64."""
+    return int.from_bytes(hashlib.blake2b(data, digest_size=4).digest(), "little")
 
 
 def _key(fieldname: str, btext: bytes) -> bytes:
@@ -251,6 +259,35 @@ def encode(p: PostingArrays, lengths: np.ndarray | None = None) -> tuple[bytes, 
     return bytes(data), idw | fw << 2 | pw << 4 | flags, npos
 
 
+class _Layout(NamedTuple):
+    """Where a term's coded arrays start in its data (:func:`encode`), and the data's size."""
+
+    freqs: int
+    positions: int
+    cells: int  # how many cells of maxima
+    cell_freq: int
+    cell_ratio: int
+    size: int
+
+
+def data_layout(n: int, npos: int, widths: int, u32_at: Callable[[int], int]) -> _Layout:
+    """The layout of a term's data from its counts and widths byte, as :func:`encode` lays it out;
+    ``u32_at(offset)`` reads the number of cells of a common list (the only count the entry does not hold)."""
+    freqs = _align(n * _WIDTHS[widths & 3].itemsize)
+    end = freqs + n * _WIDTHS[widths >> 2 & 3].itemsize
+    positions = cells = cell_freq = cell_ratio = 0
+    if widths & 64:
+        positions = _align(end)
+        end = positions + npos * _WIDTHS[widths >> 4 & 3].itemsize
+    if widths & 128:
+        end += -end % 8
+        cells = u32_at(end)
+        cell_freq = end + 8
+        cell_ratio = _align(cell_freq + 2 * cells)
+        end = cell_ratio + 2 * cells
+    return _Layout(freqs, positions, cells, cell_freq, cell_ratio, end + -end % 8)
+
+
 class SegmentBuilder:
     """One segment's postings as they are written (index/codec.py hands them over term by term): the file
     :class:`SegmentPostings` maps, and beside it its description (``<file>.json``) for the manifest."""
@@ -264,22 +301,31 @@ class SegmentBuilder:
 
     def add(self, fieldname: str, btext: bytes, arrays: PostingArrays, lengths: np.ndarray | None = None) -> None:
         data, widths, npos = encode(arrays, lengths)
-        key = _key(fieldname, btext)
-        self.keys.append(key)
-        self.entries.append((self.key_at, len(key), len(arrays.ids), npos, self.data_at, len(data), widths,
-                             zlib.crc32(data)))
+        if self.data_at // _DATA_UNIT >= 1 << 32 or npos >= 1 << 32:
+            raise ValueError(f"{self.path.name}: a segment's postings past the 32-bit fields of its term entries")
+        self.keys.append(_key(fieldname, btext))
+        self.entries.append((len(arrays.ids), npos, self.data_at // _DATA_UNIT, zlib.crc32(data), widths))
         self.chunks.append(data)
-        self.key_at += len(key)
         self.data_at += len(data)
 
     def write(self) -> dict[str, Any]:
-        hashes = np.array([hash64(k) for k in self.keys], dtype=np.uint64)
-        order = np.argsort(hashes, kind="stable")
-        table = np.array(self.entries, dtype=ENTRY)[order] if self.entries else np.zeros(0, dtype=ENTRY)
+        hashes = np.array([hash32(k) for k in self.keys], dtype=np.uint32)
+        order = np.argsort(hashes, kind="stable").tolist()
+        keys = [self.keys[i] for i in order]  # in the order of the hashes: a key ends where the next one starts
+        starts = np.zeros(len(keys) + 1, dtype=np.int64)
+        np.cumsum([len(k) for k in keys], out=starts[1:])
+        if starts[-1] >= 1 << 32:
+            raise ValueError(f"{self.path.name}: a segment's terms past the 32-bit fields of its term entries")
+        table = np.zeros(len(keys), dtype=ENTRY)
+        if keys:
+            rows = np.array([self.entries[i] for i in order], dtype=np.int64)
+            table["key"] = starts[:-1]
+            for column, name in enumerate(("n", "npos", "data", "crc", "widths")):
+                table[name] = rows[:, column]
         described = write_sections(self.path, {
             "hashes": hashes[order],
             "entries": table,
-            "keys": np.frombuffer(b"".join(self.keys), dtype=np.uint8),
+            "keys": np.frombuffer(b"".join(keys), dtype=np.uint8),
             "data": np.frombuffer(b"".join(self.chunks), dtype=np.uint8),
         })
         described["format"] = FORMAT
@@ -313,45 +359,54 @@ class SegmentPostings:
         self.verified = np.zeros(len(self.entries), dtype=bool)  # data CRC checked once per term and process
         # Read through memoryviews with bisect and struct: a term found in 2-3 µs rather than numpy's 18 (a
         # question looks up some 300 terms).
-        self._hashes = memoryview(self.hashes).cast("B").cast("Q")
+        self._hashes = memoryview(self.hashes).cast("B").cast("I")
         self._entries = memoryview(self.entries).cast("B")
         self._keys = memoryview(self.keys)
 
     def _entry(self, i: int) -> tuple:
-        """(key, key_len, n, npos, data, size, widths, crc) of entry ``i``."""
-        return _ENTRY_STRUCT.unpack_from(self._entries, i * ENTRY.itemsize)
+        """(key, n, npos, data, crc, widths) of entry ``i``."""
+        return _ENTRY_STRUCT.unpack_from(self._entries, i * _ENTRY_STRUCT.size)
+
+    def _key_end(self, i: int) -> int:
+        return _ENTRY_STRUCT.unpack_from(self._entries, (i + 1) * _ENTRY_STRUCT.size)[0] if i + 1 < len(
+            self.hashes) else len(self._keys)
 
     def find(self, fieldname: str, text: str) -> int:
         """The term's entry number, or -1."""
         key = _key(fieldname, text.encode("utf-8"))
-        h = hash64(key)
+        h = hash32(key)
         hashes = self._hashes
         i = bisect.bisect_left(hashes, h)
         while i < len(hashes) and hashes[i] == h:
-            at, size = self._entry(i)[:2]
-            if size == len(key) and self._keys[at:at + size] == key:
+            at = self._entry(i)[0]
+            if self._key_end(i) - at == len(key) and self._keys[at:at + len(key)] == key:
                 return i
             i += 1
         return -1
 
     def doc_frequency(self, fieldname: str, text: str) -> int:
         i = self.find(fieldname, text)
-        return 0 if i < 0 else self._entry(i)[2]
+        return 0 if i < 0 else self._entry(i)[1]
 
-    def _term(self, fieldname: str, text: str) -> tuple[tuple, memoryview] | None:
-        """A term's entry and data (checked against its CRC-32 the first time this process reads it)."""
+    def _term(self, fieldname: str, text: str) -> tuple[tuple, _Layout, memoryview] | None:
+        """A term's entry, layout and data (checked against its CRC-32 the first time this process reads it)."""
         i = self.find(fieldname, text)
         if i < 0:
             return None
         entry = self._entry(i)
-        _, _, n, npos, data, size, widths, crc = entry
-        raw = self.sections.raw(self.data_at + data, size)
+        _, n, npos, data, crc, widths = entry
+        start = self.data_at + data * _DATA_UNIT
+        try:
+            layout = data_layout(n, npos, widths, lambda at: _U32.unpack_from(self.sections.raw(start + at, 4))[0])
+        except struct.error:
+            layout = None
+        raw = self.sections.raw(start, layout.size) if layout else memoryview(b"")
         if not self.verified[i]:
-            if len(raw) != size or zlib.crc32(raw) != crc:
+            if layout is None or len(raw) != layout.size or zlib.crc32(raw) != crc:
                 raise DamagedData(f"{self.sections.path.name}: the postings of {fieldname}:{text!r} do not match "
                                   "their checksum")
             self.verified[i] = True
-        return entry, raw
+        return entry, layout, raw
 
     def coded(self, fieldname: str, text: str) -> Coded | None:
         """The term's arrays as written, views of the map: nothing decoded yet (engine/arrays.py decodes a list's
@@ -359,24 +414,19 @@ class SegmentPostings:
         found = self._term(fieldname, text)
         if found is None:
             return None
-        (_, _, n, npos, _, _, widths, _), raw = found
+        (_, n, npos, _, _, widths), layout, raw = found
         idw, fw, pw = _WIDTHS[widths & 3], _WIDTHS[widths >> 2 & 3], _WIDTHS[widths >> 4 & 3]
         gaps = np.frombuffer(raw, dtype=idw, count=n)
-        at = _align(n * idw.itemsize)
-        freqs = np.frombuffer(raw, dtype=fw, count=n, offset=at)
-        end = at + n * fw.itemsize
+        freqs = np.frombuffer(raw, dtype=fw, count=n, offset=layout.freqs)
         positions = cells = None
         if widths & 64:
-            pos_at = _align(end)
-            end = pos_at + npos * pw.itemsize
-            positions = np.frombuffer(raw, dtype=pw, count=npos, offset=pos_at)
+            positions = np.frombuffer(raw, dtype=pw, count=npos, offset=layout.positions)
             if pw.itemsize == 4:
                 positions = positions.view(np.int32)
         if widths & 128:
-            end += -end % 8
-            count = struct.unpack_from("<I", raw, end)[0]
-            cells = CellMaxima(np.frombuffer(raw, dtype="<u2", count=count, offset=end + 8),
-                               np.frombuffer(raw, dtype="<f2", count=count, offset=_align(end + 8 + 2 * count)))
+            count = layout.cells
+            cells = CellMaxima(np.frombuffer(raw, dtype="<u2", count=count, offset=layout.cell_freq),
+                               np.frombuffer(raw, dtype="<f2", count=count, offset=layout.cell_ratio))
         return Coded(n, gaps, freqs, positions, cells)
 
     def postings(self, fieldname: str, text: str, positions: bool = False) -> PostingArrays | None:
