@@ -290,3 +290,18 @@ def test_term_entries_round_trip_every_layout(tmp_path):
     assert seg.find("title", "x" * 69_999) == -1 and seg.find("body", "mot") == -1
     c = seg.coded("body_f", "và")
     assert c.cells is not None and len(c.cells.freq) == 3000 // mapped.CELL + 1
+
+
+def test_a_terms_documents_past_its_segment_are_refused_before_any_loop_reads_them(tmp_path):
+    """The compiled loops (engine/kernels.py) index without bounds checks: a term whose CRC-32 is right but whose
+    documents run past the segment (a writer's mistake, not a changed byte) is refused when first read."""
+    import numpy as np
+
+    ids = np.arange(0, 3000, 2, dtype=np.int64)
+    starts = np.arange(len(ids) + 1, dtype=np.int64)
+    arrays = mapped.PostingArrays(ids, np.ones(len(ids), dtype=np.float32), starts, np.zeros(len(ids), dtype=np.int64))
+    seg = _written(tmp_path, {("body_f", "và"): (arrays, np.full(len(ids), 10, dtype=np.float32))})
+    described = json.loads(seg.sections.path.with_name(seg.sections.path.name + ".json").read_text())
+    assert mapped.SegmentPostings(seg.sections.path, described, docs=2999).coded("body_f", "và").n == len(ids)
+    with pytest.raises(mapped.DamagedData, match="point past"):
+        mapped.SegmentPostings(seg.sections.path, described, docs=2998).coded("body_f", "và")

@@ -347,11 +347,25 @@ def built_description(path: Path) -> dict[str, Any] | None:
     return described if ok else None
 
 
+def _within(raw: memoryview, layout: _Layout, n: int, npos: int, widths: int, docs: int) -> bool:
+    """Whether a term's documents stay within its segment's ``docs`` and its frequencies add up to its
+    positions: engine/kernels.py walks the data without bounds checks, trusting both (the CRC-32 catches a
+    changed byte, not a writer's mistake)."""
+    gaps = np.frombuffer(raw, dtype=_WIDTHS[widths & 3], count=n)
+    if n and int(gaps.sum(dtype=np.int64)) >= docs:
+        return False
+    if widths & 64:
+        freqs = np.frombuffer(raw, dtype=_WIDTHS[widths >> 2 & 3], count=n, offset=layout.freqs)
+        return int(freqs.sum(dtype=np.int64)) == npos
+    return True
+
+
 class SegmentPostings:
     """One segment's mapped postings: a term's arrays decoded on request (segment-local document numbers)."""
 
-    def __init__(self, path: Path, described: dict[str, Any]) -> None:
+    def __init__(self, path: Path, described: dict[str, Any], docs: int | None = None) -> None:
         self.sections = Sections(path, described, lazy=("data",))
+        self.docs = docs  # the segment's documents, when known: a term's data is checked to stay within them
         self.hashes = self.sections.array("hashes")
         self.entries = self.sections.array("entries")
         self.keys = self.sections.array("keys")
@@ -405,6 +419,9 @@ class SegmentPostings:
             if layout is None or len(raw) != layout.size or zlib.crc32(raw) != crc:
                 raise DamagedData(f"{self.sections.path.name}: the postings of {fieldname}:{text!r} do not match "
                                   "their checksum")
+            if self.docs is not None and not _within(raw, layout, n, npos, widths, self.docs):
+                raise DamagedData(f"{self.sections.path.name}: the postings of {fieldname}:{text!r} point past "
+                                  "their segment")
             self.verified[i] = True
         return entry, layout, raw
 
@@ -490,8 +507,9 @@ class Mapped:
             raise MissingData(f"{path.name}'s mapped data is not for its segments")
         self.path = path
         self.size = int(manifest["documents"])
-        self.segments = [(SegmentPostings(path / s["file"], s["described"]), s["base"])
-                         for s in manifest["segments"]]
+        bases = [s["base"] for s in manifest["segments"]]
+        self.segments = [(SegmentPostings(path / s["file"], s["described"], end - s["base"]), s["base"])
+                         for s, end in zip(manifest["segments"], [*bases[1:], self.size], strict=True)]
         self.docs = Sections(path / DOCS, manifest["docs"])
         self.spelling = Sections(path / SPELLING, manifest["spelling"])
         self.labels: dict[str, list[str]] = manifest["labels"]
