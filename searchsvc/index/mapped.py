@@ -509,7 +509,7 @@ class Mapped:
         self.size = int(manifest["documents"])
         bases = [s["base"] for s in manifest["segments"]]
         self.segments = [(SegmentPostings(path / s["file"], s["described"], end - s["base"]), s["base"])
-                         for s, end in zip(manifest["segments"], [*bases[1:], self.size], strict=True)]
+                         for s, end in zip(manifest["segments"], [*bases[1:], self.size][:len(bases)], strict=True)]
         self.docs = Sections(path / DOCS, manifest["docs"])
         self.spelling = Sections(path / SPELLING, manifest["spelling"])
         self.labels: dict[str, list[str]] = manifest["labels"]
