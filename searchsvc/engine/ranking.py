@@ -166,12 +166,13 @@ class Ranker:
                 df = max(df, n)
         return lists, df
 
-    def _add_listed(self, scores: np.ndarray, full: np.ndarray, lists: list[Listed], w: float) -> None:
+    def _add_listed(self, scores: np.ndarray, full: np.ndarray, lists: list[Listed], w: float,
+                    marked: np.ndarray | None = None) -> None:
         """Add one clause's BM25F score, reading its postings straight from the map (engine/kernels.py): each
         list's weighted, length-normalised frequencies summed in ``full`` (all 0 before and after), then saturated
         for the documents of its lists, or for every document when the clause is common. The float32 sums of
         :meth:`_add`, bit for bit; documents deleted since the segment was written get a score too, which
-        :meth:`_score` clears."""
+        :meth:`_score` clears. ``marked``: set True for the clause's documents on the way (deleted ones too)."""
         postings = 0
         for parts, part, unit in lists:
             norm, weight = self.norm(part, unit), np.float32(PART_WEIGHTS[part])
@@ -182,8 +183,12 @@ class Ranker:
         if postings * DENSE_SHARE < self.n:
             for parts, _, _ in lists:
                 for c, base in parts:
+                    if marked is not None:
+                        kernels.mark(marked, c.gaps, base)
                     kernels.saturate_listed(scores, full, c.gaps, base, w32, k1)
         else:
+            if marked is not None:
+                np.greater(full, 0, out=marked)  # every posting adds more than 0
             kernels.saturate_all(scores, full, w32, k1)
 
     def _add(self, scores: np.ndarray, lists: list[Source], w: float) -> None:
@@ -250,21 +255,30 @@ class Ranker:
                 total += c.weight * self.idf(df)
         return total
 
-    def score_terms(self, a: Analyzed, parts: tuple[str, ...] = TEXT_PARTS, weight: float = 1.0) -> np.ndarray:
-        return self._score(self.clauses(a, parts, weight))
+    def score_terms(self, a: Analyzed, parts: tuple[str, ...] = TEXT_PARTS, weight: float = 1.0,
+                    folded: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        """Stage one's scores for ``a``. ``folded``: filled with the live documents of each folded syllable whose
+        clause covers every part (what :meth:`_folded_docs` gives, read on the way: the count asks for them)."""
+        return self._score(self.clauses(a, parts, weight), folded)
 
     def score_words(self, weighted: list[tuple[str, float]]) -> np.ndarray:
         """BM25F of pyvi words, each with its own weight (the key terms of an article, for related ones)."""
         return self._score([Clause(word, [(p, field_name(p, WORD), WORD) for p in TEXT_PARTS], weight)
                             for word, weight in weighted])
 
-    def _score(self, clauses: list[Clause]) -> np.ndarray:
+    def _score(self, clauses: list[Clause], folded: dict[str, np.ndarray] | None = None) -> np.ndarray:
         scores = np.zeros(self.n, dtype=np.float32)
         full = np.zeros(self.n, dtype=np.float32)  # a clause's frequencies; the kernels leave it all 0 again
         for c in clauses:
             lists, df = self._listed(c)
-            if lists:
-                self._add_listed(scores, full, lists, c.weight * self.idf(df) * (K1 + 1))
+            if not lists:
+                continue
+            marked = None
+            if folded is not None and c.sources == _FOLDED_SOURCES and c.term not in folded:
+                marked = folded[c.term] = np.zeros(self.n, dtype=bool)
+            self._add_listed(scores, full, lists, c.weight * self.idf(df) * (K1 + 1), marked)
+            if marked is not None and not self.arrays.all_live:
+                marked &= self.arrays.live
         if not self.arrays.all_live:
             scores[~self.arrays.live] = 0  # the deleted documents the kernels scored: as decoded lists leave them
         return scores
@@ -486,14 +500,15 @@ class Ranker:
         return mask
 
     # --- the whole query ------------------------------------------------------------------------
-    def _stage_one(self, plan: Plan) -> tuple[np.ndarray, np.ndarray]:
-        """Stage one: the scores, and the documents with any of the query's words.
+    def _stage_one(self, plan: Plan, folded: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Stage one: the scores, and the documents with any of the query's words; ``folded`` gets the documents
+        of the typed words' folded syllables (:meth:`score_terms`).
 
         Every posting of every clause is scored; a rare clause touches only the documents that have it (see
         :meth:`_add`). :meth:`_pruned` gives the same first CANDIDATES without scoring every posting."""
         scores = np.zeros(self.n, dtype=np.float32)
         for a in plan.scored:
-            scores += self.score_terms(a)
+            scores += self.score_terms(a, folded=folded)
         for e in plan.expanded:
             # The span scores as its best form: an article with UBND gets what one with ủy ban nhân dân gets
             # (at the option's weight), and no article gets both.
@@ -532,7 +547,8 @@ class Ranker:
         if (PRUNING and depth is not None and depth <= CANDIDATES and boost is None and plan.scored
                 and not (plan.expanded or plan.required or plan.preferred)):
             pruned = self._pruned(plan, allowed)
-        scores, any_word = pruned or self._stage_one(plan)
+        folded: dict[str, np.ndarray] = {}
+        scores, any_word = pruned or self._stage_one(plan, folded)
         if plan.required or not plan.matches_text:
             matched = allowed  # phrases (or filters alone) decide; the words only rank
         else:
@@ -562,21 +578,24 @@ class Ranker:
             scores *= boost
         if plan.scored and not (plan.required or plan.preferred) and ranked.total > CANDIDATES:
             # Stage two only adds to the candidates' scores: without a boost they are still the ones ranked first.
-            ranked = self._counted(plan, ranked, top if top is not None and boost is None else None)
+            ranked = self._counted(plan, ranked, top if top is not None and boost is None else None, folded)
         return ranked
 
-    def _counted(self, plan: Plan, ranked: Ranked, first: np.ndarray | None = None) -> Ranked:
+    def _counted(self, plan: Plan, ranked: Ranked, first: np.ndarray | None = None,
+                 folded: dict[str, np.ndarray] | None = None) -> Ranked:
         """The results a reader is told of: the articles with every content word of the query (in any of its
         forms: exact, folded, restored, corrected, expanded), the most common words left out only while fewer
         than COUNTED_AT_LEAST have them all, and always the CANDIDATES ranked first. Stage one matches any
         word, which ranks well but counted nearly the whole archive ("bóng đá việt nam": 46,258 of 47,897)
         and made the facets describe the collection; the order of the top results does not change.
-        ``first``: the CANDIDATES ranked first, when the caller knows them."""
+        ``first``: the CANDIDATES ranked first, when the caller knows them; ``folded``: syllables' documents
+        stage one already marked."""
         units: dict[str, np.ndarray] = {}
+        known = folded or {}
         for a in plan.scored:
             for f in a.content_folded:
                 if f not in units:
-                    units[f] = self._folded_docs(f)
+                    units[f] = known[f] if f in known else self._folded_docs(f)
         for e in plan.expanded:
             for option in e.options:
                 has = np.logical_and.reduce([self._folded_docs(f) for f in dict.fromkeys(option.folded)])
@@ -601,6 +620,7 @@ class Ranker:
         return self.arrays.mask([(field_name(part, FOLDED), syllable) for part in TEXT_PARTS])
 
 
+_FOLDED_SOURCES = [(p, field_name(p, FOLDED), FOLDED) for p in TEXT_PARTS]  # a folded syllable's clause
 _LAYERS = 2 * len(TEXT_PARTS)  # passage windows: each part at two offsets
 _BUCKET_BITS = 20  # windows of a part at one offset: PASSAGE << 20 syllables is more than any article has
 
