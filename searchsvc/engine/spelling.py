@@ -29,7 +29,7 @@ import numpy as np
 from searchsvc.analysis.input_methods import is_syllable
 from searchsvc.analysis.pyvi_features import syllables as pyvi_syllables
 from searchsvc.analysis.vietnamese import fold, unify_tones
-from searchsvc.engine.arrays import position_keys, within
+from searchsvc.engine.arrays import within
 from searchsvc.index.lexicon import Spelling, StringMap, StringMultiMap, deletions
 from searchsvc.index.schema import FOLDED, SYLLABLE, TEXT_PARTS, WORD, field_name
 
@@ -246,23 +246,19 @@ class Speller:
         return count
 
     def _side_by_side(self, part: str, first: str, second: str) -> int:
+        # The articles whose part has both syllables as written and both folded (marked from the map: nothing
+        # decoded or kept), then the folded positions of just those.
         fieldname = field_name(part, FOLDED)
-        a = self.arrays.postings(fieldname, fold(first), positions=True)
-        b = self.arrays.postings(fieldname, fold(second), positions=True)
-        if not len(a.ids) or not len(b.ids) or a.positions is None or b.positions is None:
-            return 0
-        both = np.zeros(self.arrays.size, dtype=np.int8)
-        for syllable in (first, second):  # the articles whose part has the syllable as written
-            has = np.zeros(self.arrays.size, dtype=bool)
-            for unit in (WORD, SYLLABLE):
-                has[self.arrays.postings(field_name(part, unit), syllable).ids] = True
-            both += has
-        both[a.ids] += 1
-        both[b.ids] += 1
-        docs = np.flatnonzero(both == 4)
+        both = self.arrays.mask([(fieldname, fold(first))])
+        for mask in ([(fieldname, fold(second))], *([(field_name(part, unit), syllable) for unit in (WORD, SYLLABLE)]
+                                                    for syllable in (first, second))):
+            if not both.any():
+                return 0
+            both &= self.arrays.mask(mask)
+        docs = np.flatnonzero(both)
         if not len(docs):
             return 0
-        first_keys, second_keys = (position_keys(p, docs)[0] for p in (a, b))
+        first_keys, second_keys = (self.arrays.position_keys(fieldname, fold(s), docs)[0] for s in (first, second))
         return int(within(first_keys + 1, second_keys).sum())
 
     def restore_diacritics(self, syllables: list[str]) -> list[str]:
