@@ -2,11 +2,13 @@
 
 Whoosh scores a query one posting at a time in Python: a question of fifteen
 words over 48k articles walked every posting of some forty OR clauses
-(seconds). The ranking path (ranking.py) instead takes each term's whole
-posting list as arrays and scores with vector operations. The indexer writes
-those lists, and the per-document columns, once per generation in a form
-every worker maps (index/mapped.py): nothing is decoded ahead, nothing is
-cached per worker, and the operating system keeps one copy for all of them.
+(seconds). The indexer instead writes each term's posting list, and the
+per-document columns, once per generation in a form every worker maps
+(index/mapped.py), and the ranking path (ranking.py) reads a list where it
+lies, through compiled loops (kernels.py): nothing is decoded ahead, and the
+operating system keeps one copy for all workers. What a worker keeps of its
+own is small: the terms it found (views of the map), skip tables of long
+lists, and whole decoded lists for the few readers that still want them.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ from searchsvc.index import mapped
 from searchsvc.index.mapped import PostingArrays
 from searchsvc.index.schema import FOLDED
 
-# Decoded lists kept per worker: a question asks for most of its lists several times (stage one, proximity,
-# the count, highlighting; 240 asks for 40 lists, measured), and common syllables recur across questions.
-# Small next to the mapped files, which the page cache shares (issue 16: private memory <= 150 MiB a worker).
+# Decoded lists kept per worker, for what still reads whole lists (phrases' intersections, autocomplete);
+# ranking, positions and masks read the map (kernels.py). Small next to the mapped files, which the page cache
+# shares (issue 16: private memory <= 150 MiB a worker).
 DEFAULT_CACHE_MB = 64
 MAX_FREQUENCIES = 100_000  # document frequencies kept (a few MiB at most)
 # Terms found in the map, kept as views of it (about 1.5 KB each): a question looks up some 260 (field, term)
@@ -41,7 +43,7 @@ SKIP_EVERY = 64
 SKIP_AT_LEAST = 2_048  # postings in a segment's part; a shorter one is walked
 SKIP_CACHE_MB = 16
 EMPTY = PostingArrays(np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32))
-KEY_SHIFT = np.int64(32)  # a position key is document << KEY_SHIFT | position (position_keys)
+KEY_SHIFT = np.int64(32)  # a position key is document << KEY_SHIFT | position (IndexArrays.position_keys)
 POSITION = 0xFFFFFFFF  # key & POSITION is the position
 
 
@@ -157,8 +159,10 @@ class IndexArrays:
         return sum(kernels.count_live(c.gaps, base, self.live) for c, base in parts)
 
     def position_keys(self, fieldname: str, text: str, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """:func:`position_keys` of the term's postings in ``docs`` (sorted, live), read from the map: each
-        segment's part walked only as far as its last document there, nothing decoded or cached."""
+        """(document << 32 | position) of every position the term has in ``docs`` (sorted, live), sorted, as int64,
+        and the index in ``docs`` of each: how proximity, phrases, passages, highlighting and the spelling's pair
+        counts read positions. From the map (kernels.positions_in): each segment's part walked only to its
+        candidates, nothing decoded or cached but the skip tables of long lists."""
         keys, which = [], []
         for c, base in self.coded(fieldname, text):
             if c.positions is None:
@@ -315,26 +319,6 @@ def _select(p: PostingArrays, keep: np.ndarray) -> PostingArrays:
         out.positions = p.positions[ranges(starts, stops)]
         out.pos_starts = np.concatenate(([0], np.cumsum(stops - starts)))
     return out
-
-
-def position_keys(p: PostingArrays, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(document << 32 | position) of every position ``p`` holds in ``docs`` (sorted), sorted, as int64, and the
-    index in ``docs`` of each: how proximity, phrases, passages and highlighting read positions."""
-    if not len(p.ids) or p.positions is None or not len(docs):
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    # Called some 70 times a question on a few hundred positions each: as few numpy calls as will do.
-    # (ndarray methods rather than numpy's functions: each of those adds a Python wrapper call.)
-    ids = p.ids
-    slots = ids.searchsorted(docs)
-    np.minimum(slots, len(ids) - 1, out=slots)  # past the end: the last posting, not the document either
-    present = ids[slots] == docs
-    slots = slots[present]
-    starts = p.pos_starts[slots]
-    lengths = p.pos_starts[slots + 1] - starts
-    ends = lengths.cumsum()
-    which = present.nonzero()[0].repeat(lengths)
-    at = np.arange(int(ends[-1]) if len(ends) else 0) + (starts - (ends - lengths)).repeat(lengths)  # ranges()
-    return (docs[which].astype(np.int64, copy=False) << KEY_SHIFT) | p.positions[at], which
 
 
 def within(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
