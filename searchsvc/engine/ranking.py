@@ -504,8 +504,9 @@ class Ranker:
         """Stage one: the scores, and the documents with any of the query's words; ``folded`` gets the documents
         of the typed words' folded syllables (:meth:`score_terms`).
 
-        Every posting of every clause is scored; a rare clause touches only the documents that have it (see
-        :meth:`_add`). :meth:`_pruned` gives the same first CANDIDATES without scoring every posting."""
+        Every posting of every clause is scored, read from the map; a rare clause touches only the documents
+        that have it (see :meth:`_add_listed`). :meth:`_pruned` gives the same first CANDIDATES without scoring
+        every posting."""
         scores = np.zeros(self.n, dtype=np.float32)
         for a in plan.scored:
             scores += self.score_terms(a, folded=folded)
