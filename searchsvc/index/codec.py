@@ -48,6 +48,7 @@ from searchsvc.index.mapped import (
     built_description,
 )
 from searchsvc.index.stored import STORED
+from searchsvc.index.varint import unvarints, varints
 
 INLINE_LIMIT = 1
 
@@ -81,17 +82,6 @@ class TermFrequency(formats.Format):
         return b""
 
 
-def varints(values) -> bytes:
-    """Unsigned LEB128: one byte for numbers below 128, which most deltas are."""
-    out = bytearray()
-    for v in values:
-        while v >= 0x80:
-            out.append((v & 0x7F) | 0x80)
-            v >>= 7
-        out.append(v)
-    return bytes(out)
-
-
 def deltas(values) -> list[int]:
     """Each value minus the one before it (the first minus 0): small numbers for sorted input."""
     out = []
@@ -99,19 +89,6 @@ def deltas(values) -> list[int]:
     for v in values:
         out.append(v - prev)
         prev = v
-    return out
-
-
-def unvarints(data: bytes) -> list[int]:
-    out = []
-    v = shift = 0
-    for b in data:
-        if b < 0x80:
-            out.append(v | (b << shift))
-            v = shift = 0
-        else:
-            v |= (b & 0x7F) << shift
-            shift += 7
     return out
 
 

@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 from whoosh import columns
 
+from searchsvc.index.varint import unvarints, varints
+
 ZDICT = (Path(__file__).with_name("stored.zdict")).read_bytes()
 LEVEL = 9
 OFFSETS_SUFFIX = "_offsets"
@@ -35,32 +37,6 @@ _NAME = struct.Struct("<BI")
 _CRC = struct.Struct("<I")
 
 # --- syllable offsets -------------------------------------------------------------------------------------------
-
-
-def _varints(values: Iterable[int]) -> bytes:
-    """Unsigned LEB128 (as index/codec.py writes its postings; here for a count and the rare escapes)."""
-    out = bytearray()
-    for v in values:
-        while v >= 0x80:
-            out.append((v & 0x7F) | 0x80)
-            v >>= 7
-        out.append(v)
-    return bytes(out)
-
-
-def _unvarints(data: bytes, at: int) -> tuple[list[int], int]:
-    """The varints of ``data`` from ``at`` to its end, and where the first one ended."""
-    out, v, shift, first_end = [], 0, 0, len(data)
-    for i in range(at, len(data)):
-        b = data[i]
-        v |= (b & 0x7F) << shift
-        shift += 7
-        if b < 0x80:
-            if not out:
-                first_end = i + 1
-            out.append(v)
-            v = shift = 0
-    return out, first_end
 
 _GAP_BITS = 5  # a code is gap << 5 | length
 _ESCAPE = 0xE0  # gap 7: the pair is in the escapes after the codes
@@ -82,8 +58,8 @@ def pack_offsets(flat: Iterable[int]) -> bytes:
     escaped = (gaps > _MAX_GAP) | (lengths > _MAX_LENGTH)
     codes = gaps << _GAP_BITS | lengths
     codes[escaped] = _ESCAPE
-    out = _varints([len(codes)]) + codes.astype(np.uint8).tobytes()
-    return out + _varints(np.stack([gaps[escaped], lengths[escaped]], axis=1).ravel().tolist())
+    out = varints([len(codes)]) + codes.astype(np.uint8).tobytes()
+    return out + varints(np.stack([gaps[escaped], lengths[escaped]], axis=1).ravel().tolist())
 
 
 def offset_bounds(data: bytes) -> np.ndarray:
@@ -105,7 +81,7 @@ def offset_bounds(data: bytes) -> np.ndarray:
     steps[1::2] = codes & _MAX_LENGTH
     escaped = codes == _ESCAPE
     if n and escaped.any():
-        pairs = np.array(_unvarints(data, at + n)[0], dtype=np.int64).reshape(-1, 2)
+        pairs = np.array(unvarints(data[at + n:]), dtype=np.int64).reshape(-1, 2)
         where = np.flatnonzero(escaped)
         steps[2 * where] = pairs[:, 0]
         steps[2 * where + 1] = pairs[:, 1]
