@@ -1,4 +1,4 @@
-"""Stage one's inner loops, compiled (numba): a clause's postings read straight from the mapped bytes.
+"""The ranking's inner loops, compiled (numba): posting lists read straight from the mapped bytes.
 
 In numpy a list was first decoded into arrays (a running sum of the gaps,
 the frequencies as float32), kept in a per-worker cache, then gathered,
@@ -7,7 +7,8 @@ some 10 ms of a 48k question went there, and it grew with the archive. Here
 one loop per list walks the gaps as the indexer wrote them (index/mapped.py)
 and adds each posting where it belongs: no array is made and nothing needs
 caching. The arithmetic is numpy's, operation for operation in float32, so
-the sums are the same bit for bit (tests/test_ranking.py).
+the sums are the same bit for bit (tests/test_kernels.py, tests/test_ranking.py).
+Positions, masks and a page's best documents are read the same way.
 
 Compiled once and kept on disk (numba's cache: ``__pycache__`` beside this
 file, else ``~/.cache/numba``, else ``NUMBA_CACHE_DIR``; deploy/searchsvc.service
@@ -224,19 +225,8 @@ def best(scores: np.ndarray, matched: np.ndarray, k: int) -> np.ndarray:  # prag
                 heap[i] = heap[child]
                 i = child
             heap[i] = s
+    cut = heap[0] if 0 < k <= size else -np.inf  # fewer than k matched: all of them
     kept = 0
-    if size < k or k == 0:
-        for d in range(n):
-            if matched[d]:
-                kept += 1
-        out = np.empty(kept, dtype=np.int64)
-        j = 0
-        for d in range(n):
-            if matched[d]:
-                out[j] = d
-                j += 1
-        return out
-    cut = heap[0]
     for d in range(n):
         if matched[d] and scores[d] >= cut:
             kept += 1
