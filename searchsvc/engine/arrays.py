@@ -25,7 +25,6 @@ from whoosh.util.times import datetime_to_long
 from searchsvc.engine import kernels
 from searchsvc.index import mapped
 from searchsvc.index.mapped import PostingArrays
-from searchsvc.index.schema import FOLDED
 
 # Decoded lists kept per worker, for what still reads whole lists (phrases' intersections, autocomplete);
 # ranking, positions and masks read the map (kernels.py). Small next to the mapped files, which the page cache
@@ -115,9 +114,7 @@ class IndexArrays:
             if hit is not None and (hit.positions is not None or not positions):
                 self._cache.move_to_end(key)
                 return hit
-        # A folded syllable's positions are read with its documents, even when not asked yet: stage two and the
-        # highlighter ask for them right after stage one read the list without (decoded twice: 2.3 ms a question).
-        arrays = self._decode(fieldname, text, positions or fieldname.endswith(FOLDED))
+        arrays = self._decode(fieldname, text, positions)
         size = _nbytes(arrays)
         with self._lock:
             old = self._cache.pop(key, None)
