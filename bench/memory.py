@@ -8,7 +8,8 @@ For each index and worker count: start the README's production command
 it until /healthz answers with every worker running ("ready"), and until the first search is answered; ask the
 first --questions UIT-ViNewsQA dev questions once (first round: every list is read for the first time by
 whichever worker answers) and again (second round), one client, ``GET /api/search?q=...&per_page=10``;
-then --clients threads share --requests more (requests/s). Then each worker's memory from
+then --clients threads share --requests more (requests/s). For each round, the workers' page faults and CPU time
+per question (/proc/PID/stat: what part of a reply's time the worker computes). Then each worker's memory from
 ``/proc/PID/smaps_rollup``: RSS, PSS, USS (private clean + dirty) and ``Private_Dirty`` (what no other process
 can share and the kernel cannot drop: the issue's budget, 150 MiB), and from ``/proc/PID/smaps`` the resident
 pages mapped from the index's files (page cache, shared by every worker and reclaimable; not in the budget).
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -126,6 +128,24 @@ def memory(master: int, index_dir: Path) -> list[dict[str, float]]:
     return out
 
 
+def counters(master: int) -> dict[int, tuple[int, int, float]]:
+    """Each worker's minor and major page faults and CPU seconds so far, from /proc/PID/stat."""
+    out = {}
+    for pid in worker_pids(master):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        out[pid] = (int(fields[7]), int(fields[9]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+    return out
+
+
+def spent(before: dict[int, tuple[int, int, float]], after: dict[int, tuple[int, int, float]],
+          asked: int) -> dict[str, float]:
+    """What the workers spent between two :func:`counters`: page faults (a minor one maps a page already in the
+    page cache into the worker; a major one reads it from disk) and CPU time per question asked."""
+    delta = [tuple(a - b for a, b in zip(after[pid], before[pid], strict=True)) for pid in after if pid in before]
+    return {"minor_faults": sum(int(d[0]) for d in delta), "major_faults": sum(int(d[1]) for d in delta),
+            "worker_cpu_ms_per_question": round(sum(d[2] for d in delta) * 1000 / asked, 1)}
+
+
 def articles(index_dir: Path) -> int:
     gen = (index_dir / "CURRENT").read_text().strip()
     return int(json.loads((index_dir / gen / "meta.json").read_text())["documents"])
@@ -141,8 +161,11 @@ def run(index_dir: Path, workers: int, questions: list[str], clients: int, reque
             at_start = memory(proc.pid, index_dir)
             ask(port, questions[0])
             first_answer = time.perf_counter() - start
+            before = counters(proc.pid)
             first = round_of(port, questions)
+            between = counters(proc.pid)
             second = round_of(port, questions)
+            after = counters(proc.pid)
             loaded = throughput(port, questions, clients, requests)
             mem = memory(proc.pid, index_dir)
         finally:
@@ -150,7 +173,8 @@ def run(index_dir: Path, workers: int, questions: list[str], clients: int, reque
     return {
         "index": str(index_dir), "articles": articles(index_dir), "workers": workers,
         "ready_s": round(ready, 2), "first_answer_s": round(first_answer, 2),
-        "first_round": first, "second_round": second, f"clients_{clients}": loaded,
+        "first_round": first | spent(before, between, len(questions)),
+        "second_round": second | spent(between, after, len(questions)), f"clients_{clients}": loaded,
         "memory_at_start": at_start, "memory": mem,
         "first_over_second_p95": round(first["p95_ms"] / second["p95_ms"], 2),
         "max_private_dirty_mib": max(m["private_dirty_mib"] for m in mem),

@@ -74,13 +74,14 @@ def main() -> None:
         contributions, weights, postings = [], [], []
         for a in plan.scored:
             for c in ranker.clauses(a):
-                lists, w = ranker._lists(c)
+                lists, df = ranker._listed(c)
                 if lists:
+                    w = c.weight * ranker.idf(df) * (ranking.K1 + 1)
                     s = np.zeros(n, dtype=np.float32)
-                    ranker._add(s, lists, w)
+                    ranker._add_listed(s, np.zeros(n, dtype=np.float32), lists, w)
                     contributions.append(s)
                     weights.append(w)
-                    postings.append(sum(len(p.ids) for p, _, _ in lists))
+                    postings.append(sum(c.n for parts, *_ in lists for c, _ in parts))
         if not contributions:
             continue
         total = np.sum(contributions, axis=0)
@@ -125,13 +126,13 @@ def built(args: argparse.Namespace) -> None:
     n = arrays.size
     questions = [q for _, q, _ in load(every=args.every, limit=args.limit)]
     exact: list[tuple[float, float]] = []  # per call: share of the documents, share of the cells they lie in
-    real = ranking.Ranker._score_docs
+    real = ranking.Ranker._exact
 
-    def counting(self, clauses, scored, groups, docs, any_word):
+    def counting(self, light_sums, heavy, scored, docs):
         exact.append((len(docs) / n, len(np.unique(arrays.cell_of[docs])) / len(arrays.cell_starts)))
-        return real(self, clauses, scored, groups, docs, any_word)
+        return real(self, light_sums, heavy, scored, docs)
 
-    ranking.Ranker._score_docs = counting
+    ranking.Ranker._exact = counting
     pages: dict[bool, list] = {True: [], False: []}
     times: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
     shares: list[tuple[float, float]] = []

@@ -34,7 +34,7 @@ def test_accumulate_and_saturate_equal_numpy_bit_for_bit(gap_type, freq_type):
     docs2, gaps2, freqs2 = a_list(rng, 150, size - base, gap_type, freq_type)
     w = 3.7
 
-    # numpy, as ranking.Ranker._add does it on decoded lists
+    # numpy, as the ranking did it on decoded lists
     ids, ids2 = docs + base, docs2 + base
     full = np.zeros(size, dtype=np.float32)
     full[ids] = 2.0 * freqs.astype(np.float32) * norm[ids]
@@ -108,6 +108,53 @@ def test_positions_in_gives_the_wanted_documents_positions_with_or_without_skips
     empty = kernels.positions_in(gaps, freqs, positions.view(np.uint8), positions.itemsize, base,
                                  np.zeros(0, dtype=np.int64), *tables, max(every, 1))
     assert [len(a) for a in empty] == [0, 0]
+
+
+@pytest.mark.parametrize("gap_type", kernels.WIDTHS)
+@pytest.mark.parametrize("freq_type", kernels.WIDTHS)
+@pytest.mark.parametrize("every", [0, 1, 4, 64])
+def test_accumulate_in_adds_what_accumulate_adds_to_the_wanted_documents(gap_type, freq_type, every):
+    rng = np.random.default_rng(13)
+    size = 250 if gap_type == np.uint8 else 60_000
+    base = 5
+    norm = rng.uniform(0.3, 2.5, size).astype(np.float32)
+    docs, gaps, freqs = a_list(rng, 200, size - base, gap_type, freq_type)
+    everywhere = np.zeros(size, dtype=np.float32)
+    kernels.accumulate(everywhere, gaps, freqs, base, norm, np.float32(2.0))
+    wanted = np.unique(np.concatenate((docs[[0, -1]], docs[60:70], rng.choice(docs, 40),
+                                       rng.integers(0, size - base, 40)))) + base
+    if every:
+        first, before, _ = kernels.skips(gaps, freqs, base, every)
+    else:
+        first = before = np.zeros(0, dtype=np.int64)
+    f = np.full(len(wanted), 0.5, dtype=np.float32)  # added to, as a clause's other lists left it
+    kernels.accumulate_in(f, gaps, freqs, base, wanted, norm, np.float32(2.0), first, before, max(every, 1))
+    assert np.array_equal(f, np.float32(0.5) + everywhere[wanted])  # bit for bit; 0 added where absent
+    none = np.zeros(0, dtype=np.float32)
+    kernels.accumulate_in(none, gaps, freqs, base, np.zeros(0, dtype=np.int64), norm, np.float32(2.0), first,
+                          before, max(every, 1))
+
+
+@pytest.mark.parametrize("freq_type", kernels.WIDTHS)
+def test_cell_bound_is_each_cells_largest_posting(freq_type):
+    rng = np.random.default_rng(17)
+    size, base, cell = 3_000, 40, 64
+    norm = rng.uniform(0.3, 2.5, size).astype(np.float32)
+    docs, gaps, freqs = a_list(rng, 300, size - base, np.uint16, freq_type)
+    cell_of = np.arange(size) // cell
+    bound = np.zeros(-(-size // cell))
+    kernels.cell_bound(bound, gaps, freqs, base, norm, np.float32(2.0), cell_of)
+    tf = np.float32(2.0) * freqs.astype(np.float32) * norm[docs + base]
+    expected = np.zeros_like(bound)
+    np.maximum.at(expected, cell_of[docs + base], tf)
+    assert np.array_equal(bound, expected)
+
+
+def test_raise_by_cell_adds_each_cells_bound_to_its_documents():
+    values = np.arange(10, dtype=np.float32)
+    starts, stops = np.array([0, 4, 8]), np.array([4, 8, 10])
+    kernels.raise_by_cell(values, np.array([1, 10, 100], dtype=np.float32), starts, stops)
+    assert values.tolist() == [1, 2, 3, 4, 14, 15, 16, 17, 108, 109]
 
 
 @pytest.mark.parametrize("gap_type", kernels.WIDTHS)

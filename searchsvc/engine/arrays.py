@@ -58,7 +58,8 @@ class Column:
         self.labels = labels
 
     def counts(self, selected: np.ndarray) -> list[tuple[str, int]]:
-        """Documents per label among the selected ones (a boolean mask), without empty labels."""
+        """Documents per label among the selected ones (a boolean mask or document numbers), without empty
+        labels."""
         counted = np.bincount(self.codes[selected], minlength=len(self.labels))
         return [(self.labels[i], int(c)) for i, c in enumerate(counted) if c and self.labels[i]]
 
@@ -164,18 +165,27 @@ class IndexArrays:
         for c, base in self.coded(fieldname, text):
             if c.positions is None:
                 break
-            lo, hi = np.searchsorted(docs, (base, self._segment_end[base]))
+            lo, hi = self.segment_span(docs, base)
             if lo == hi:
                 continue
             k, w = kernels.positions_in(c.gaps, c.freqs, c.positions.view(np.uint8), c.positions.itemsize, base,
-                                        docs[lo:hi], *self._skips(fieldname, text, c, base), SKIP_EVERY)
+                                        docs[lo:hi], *self.skips(fieldname, text, c, base), SKIP_EVERY)
             keys.append(k)
             which.append(w + lo if lo else w)
         if not keys:
             return _NO_KEYS, _NO_KEYS
         return (keys[0], which[0]) if len(keys) == 1 else (np.concatenate(keys), np.concatenate(which))
 
-    def _skips(self, fieldname: str, text: str, c: mapped.Coded, base: int) -> tuple[np.ndarray, ...]:
+    def segment_span(self, docs: np.ndarray, base: int) -> tuple[int, int]:
+        """Where the documents of the segment starting at ``base`` lie in ``docs`` (sorted)."""
+        lo, hi = np.searchsorted(docs, (base, self._segment_end[base]))
+        return int(lo), int(hi)
+
+    def cell_base(self, base: int) -> int:
+        """The first cell of the segment starting at ``base``: where its lists' cell maxima go."""
+        return self._cell_base[self._segment_of[base]]
+
+    def skips(self, fieldname: str, text: str, c: mapped.Coded, base: int) -> tuple[np.ndarray, ...]:
         """A long list part's :func:`kernels.skips`, made the first time and kept (SKIP_CACHE_MB at most, about
         3 % of the part's postings' size); none for a short one, which is walked."""
         if c.n < SKIP_AT_LEAST:
@@ -238,37 +248,16 @@ class IndexArrays:
             out.pos_starts = starts
             pos = [c.positions for c, _ in parts]
             out.positions = pos[0] if len(pos) == 1 else np.concatenate(pos)  # one part: a view of the map
-        cells = self._cells(parts)
         if not self.all_live:
             keep = self.live[out.ids]
             if not keep.all():
-                out = _select(out, keep)  # the maxima of the deleted postings stay: a bound, still
-        out.cells = cells
+                out = _select(out, keep)
         return out
 
     @functools.cached_property
     def cell_of(self) -> np.ndarray:
         """The cell (:attr:`cell_starts`) of every document."""
         return np.repeat(np.arange(len(self.cell_starts), dtype=np.intp), self.cell_stops - self.cell_starts)
-
-    def _cells(self, parts: list[tuple[mapped.Coded, int]]) -> list[tuple[mapped.CellMaxima, int]] | None:
-        """Each part's cell maxima with the generation's cell it starts at, or None when a segment's part has
-        none (the list is not common there); :meth:`cell_maxima` lays them out when pruning asks."""
-        if not all(p.cells is not None for p, _ in parts):
-            return None
-        return [(p.cells, self._cell_base[self._segment_of[base]]) for p, base in parts]
-
-    def cell_maxima(self, p: PostingArrays) -> tuple[np.ndarray, np.ndarray] | None:
-        """A decoded list's cell maxima over all the generation's cells (0 where it has no posting), as float32:
-        the largest frequency and the largest frequency / length; None for a list without."""
-        if p.cells is None:
-            return None
-        freq = np.zeros(len(self.cell_starts), dtype=np.float32)
-        ratio = np.zeros(len(self.cell_starts), dtype=np.float32)
-        for cells, at in p.cells:
-            freq[at:at + len(cells.freq)] = cells.freq
-            ratio[at:at + len(cells.ratio)] = cells.ratio
-        return freq, ratio
 
     def doc_frequency(self, fieldname: str, text: str) -> int:
         """Documents with the term, deleted ones included (as Whoosh counts them); kept, since the highlighter asks

@@ -8,7 +8,8 @@ one loop per list walks the gaps as the indexer wrote them (index/mapped.py)
 and adds each posting where it belongs: no array is made and nothing needs
 caching. The arithmetic is numpy's, operation for operation in float32, so
 the sums are the same bit for bit (tests/test_kernels.py, tests/test_ranking.py).
-Positions, masks and a page's best documents are read the same way.
+Positions, masks, pruning's bounds and exact scores, and a page's best documents
+are read the same way.
 
 Compiled once and kept on disk (numba's cache: ``__pycache__`` beside this
 file, else ``~/.cache/numba``, else ``NUMBA_CACHE_DIR``; deploy/searchsvc.service
@@ -111,6 +112,14 @@ def _at(raw: np.ndarray, width: int, i: int) -> np.int64:  # pragma: no cover - 
             | np.int64(raw[j + 3]) << 24)
 
 
+@njit(inline="always")
+def _run_of(target: int, r: int, first: np.ndarray) -> int:  # pragma: no cover - compiled
+    """The last run of a list's :func:`skips` (from run ``r`` on) whose first document is at most ``target``."""
+    while r + 1 < first.shape[0] and first[r + 1] <= target:
+        r += 1
+    return r
+
+
 @_compiled()
 def skips(gaps: np.ndarray, freqs: np.ndarray, base: int, every: int) -> tuple[np.ndarray, np.ndarray,
                                                                              np.ndarray]:  # pragma: no cover
@@ -157,9 +166,7 @@ def positions_in(gaps: np.ndarray, freqs: np.ndarray, positions: np.ndarray, wid
     for j in range(m):
         target = docs[j]
         if runs:
-            jump = r
-            while jump + 1 < runs and first[jump + 1] <= target:
-                jump += 1
+            jump = _run_of(target, r, first)
             if jump * every > i:
                 r = jump
                 i, doc, at = r * every, before[r], at_run[r]
@@ -191,6 +198,63 @@ def positions_in(gaps: np.ndarray, freqs: np.ndarray, positions: np.ndarray, wid
             which[t] = slots[k]
             t += 1
     return keys, which
+
+
+@_compiled()
+def accumulate_in(f: np.ndarray, gaps: np.ndarray, freqs: np.ndarray, base: int, docs: np.ndarray,
+                  norm: np.ndarray, weight: np.float32, first: np.ndarray, before: np.ndarray,
+                  every: int) -> None:  # pragma: no cover - compiled
+    """:func:`accumulate` for the documents ``docs`` (sorted) only, into ``f`` (one item each): what pruning
+    scores exactly. With the list's :func:`skips`, each is reached from the start of its run of ``every``
+    postings, so a long list is read only around the few documents asked for."""
+    n = gaps.shape[0]
+    runs = first.shape[0]
+    i = 0
+    doc = base
+    r = 0
+    for j in range(docs.shape[0]):
+        target = docs[j]
+        if runs:
+            jump = _run_of(target, r, first)
+            if jump * every > i:
+                r = jump
+                i, doc = r * every, before[r]
+        while i < n:
+            d = doc + gaps[i]
+            if d > target:
+                break
+            doc = d
+            i += 1
+            if d == target:
+                f[j] += weight * np.float32(freqs[i - 1]) * norm[d]
+                break
+        if i == n:
+            break
+
+
+@_compiled()
+def cell_bound(bound: np.ndarray, gaps: np.ndarray, freqs: np.ndarray, base: int, norm: np.ndarray,
+               weight: np.float32, cell_of: np.ndarray) -> None:  # pragma: no cover - compiled
+    """``bound[cell]``: at least what any posting of one segment's part of a list adds to its clause's frequency
+    in that cell (``weight * freq * norm[doc]``, as :func:`accumulate` adds it), for a list written without cell
+    maxima (a short one: walked)."""
+    doc = base
+    for i in range(gaps.shape[0]):
+        doc += gaps[i]
+        tf = weight * np.float32(freqs[i]) * norm[doc]
+        c = cell_of[doc]
+        if tf > bound[c]:
+            bound[c] = tf
+
+
+@_compiled()
+def raise_by_cell(values: np.ndarray, rest: np.ndarray, starts: np.ndarray,
+                  stops: np.ndarray) -> None:  # pragma: no cover - compiled
+    """``values[doc] += rest[cell]`` for every document of every cell: a document's upper bound in pruning."""
+    for c in range(starts.shape[0]):
+        add = rest[c]
+        for doc in range(starts[c], stops[c]):
+            values[doc] += add
 
 
 @_compiled()
@@ -259,10 +323,13 @@ def warm() -> None:
         for freq_type in WIDTHS:
             freqs = np.frombuffer(np.ones(2, dtype=freq_type).tobytes(), dtype=freq_type)
             accumulate(full.copy(), gaps, freqs, 0, norm, one)
+            cell_bound(np.zeros(4), gaps, freqs, 0, norm, one, np.arange(4, dtype=np.intp))
             table = skips(gaps, freqs, 0, 1)
             for skip in (table, tuple(np.zeros(0, dtype=np.int64) for _ in range(3))):
-                positions_in(gaps, freqs, np.frombuffer(bytes(8), dtype=np.uint8), 1, 0, np.arange(4, dtype=np.intp),
-                             *skip, 1)
+                docs = np.arange(4, dtype=np.intp)
+                positions_in(gaps, freqs, np.frombuffer(bytes(8), dtype=np.uint8), 1, 0, docs, *skip, 1)
+                accumulate_in(full.copy(), gaps, freqs, 0, docs, norm, one, skip[0], skip[1], 1)
     saturate_all(full.copy(), full.copy(), one, one)
+    raise_by_cell(full.copy(), np.zeros(1, dtype=np.float32), np.zeros(1, dtype=np.intp), np.full(1, 4, dtype=np.intp))
     best(full, live, 2)
     _warmed = True

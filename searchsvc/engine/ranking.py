@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from searchsvc.engine import kernels
-from searchsvc.engine.arrays import KEY_SHIFT, POSITION, IndexArrays, within
+from searchsvc.engine.arrays import KEY_SHIFT, POSITION, SKIP_EVERY, IndexArrays, within
 from searchsvc.engine.query import Analyzed, Phrase, Plan
-from searchsvc.index.mapped import Coded, PostingArrays
+from searchsvc.index.mapped import Coded
 from searchsvc.index.schema import FOLDED, SYLLABLE, TEXT_PARTS, WORD, field_name
 
 K1 = 1.2
@@ -41,12 +41,12 @@ QUESTION_WORD_WEIGHT = 0.2  # gì, như thế nào: see query.QUESTION_WORDS
 PAIR_WEIGHT = 1.75
 CANDIDATES = 300
 DENSE_SHARE = 8  # a clause whose postings reach an eighth of the collection is added over the whole array
-# Off: exact, but in numpy it costs more than it saves (docs/benchmarks.md, "Dynamic pruning, built").
+HEAVY_SHARE = 2  # a clause whose postings reach half the collection is heavy: pruning bounds it (Ranker._pruned)
+# Off: exact (tests/test_pruning.py), but at 148k articles it still costs more than the compiled exhaustive walk
+# (docs/benchmarks.md, "Dynamic pruning, compiled").
 PRUNING = False
 PRUNE_MARGIN = 1e-4  # relative slack of pruning's comparisons: float32 sums in another order, bounds rounded
-PRUNE_AT_MOST = 0.5  # share of the collection left to score above which pruning costs more than it saves
-SAMPLE = 2 * CANDIDATES  # documents scored exactly first, for pruning's floor
-SEARCH_SHARE = 16  # a list this many times longer than the documents scored is searched, not gathered
+REACH_SHARE = 8  # pruning gives up when more than 1/8 of the collection could still reach the floor
 COUNTED_AT_LEAST = 10  # words are left out of the counted results only while fewer articles have them all
 PASSAGE = 30  # syllables
 PASSAGE_WEIGHT = 12.0
@@ -57,8 +57,8 @@ SYNONYM_WEIGHT = 0.9  # UBND: ủy ban nhân dân
 EXPANSION_WEIGHTS = {"typo": TYPO_WEIGHT, "synonym": SYNONYM_WEIGHT}
 
 
-Source = tuple[PostingArrays, str, str, str]  # a clause's list: postings, part, length unit, field
-Listed = tuple[list[tuple[Coded, int]], str, str]  # a clause's list as written: its parts by segment, part, unit
+Listed = tuple[list[tuple[Coded, int]], str, str, str]  # a clause's list as written: segments' parts, part, unit, field
+Weighed = tuple["Clause", list[Listed], float]  # a clause, its lists and its BM25 weight
 
 
 @dataclass
@@ -86,6 +86,7 @@ class Ranked:
     scores: np.ndarray
     matched: np.ndarray
     candidates: Candidates | None = None  # what stage two read, if it ran
+    first: np.ndarray | None = None  # documents (sorted) known to outrank every other one, with all their ties
 
     @property
     def total(self) -> int:
@@ -94,7 +95,10 @@ class Ranked:
     def order(self, start: int, stop: int) -> np.ndarray:
         """Document numbers of ranks start..stop-1 by score (ties by document number)."""
         # Every document tied with the last one kept is kept, so ties are broken the same way on every page.
-        docs = kernels.best(self.scores, self.matched, stop)
+        if self.first is not None and stop <= len(self.first):
+            docs = self.first  # a page among stage two's candidates: no pass over every score
+        else:
+            docs = kernels.best(self.scores, self.matched, stop)
         order = np.lexsort((docs, -self.scores[docs]))
         return docs[order][start:stop]
 
@@ -142,27 +146,15 @@ class Ranker:
         return float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
 
     # --- stage one -------------------------------------------------------------------------
-    def _lists(self, c: Clause) -> tuple[list[Source], float]:
-        """A clause's non-empty posting lists (with their part, length unit and field), and its BM25 weight."""
-        lists = []
-        for part, fieldname, unit in c.sources:
-            p = self.arrays.postings(fieldname, c.term)
-            if len(p.ids):
-                lists.append((p, part, unit, fieldname))
-        if not lists:
-            return lists, 0.0
-        df = max(len(p.ids) for p, *_ in lists)
-        return lists, c.weight * self.idf(df) * (K1 + 1)
-
     def _listed(self, c: Clause) -> tuple[list[Listed], int]:
         """A clause's non-empty lists as written (each segment's part of each), for :meth:`_add_listed`, and its
-        document frequency (its longest list's live postings): what :meth:`_lists` reads, decoding nothing."""
+        document frequency (its longest list's live postings), decoding nothing."""
         lists = []
         df = 0
         for part, fieldname, unit in c.sources:
             parts = self.arrays.coded(fieldname, c.term)
             if parts and (n := self.arrays.live_count(parts)):
-                lists.append((parts, part, unit))
+                lists.append((parts, part, unit, fieldname))
                 df = max(df, n)
         return lists, df
 
@@ -170,18 +162,19 @@ class Ranker:
                     marked: np.ndarray | None = None) -> None:
         """Add one clause's BM25F score, reading its postings straight from the map (engine/kernels.py): each
         list's weighted, length-normalised frequencies summed in ``full`` (all 0 before and after), then saturated
-        for the documents of its lists, or for every document when the clause is common. The float32 sums of
-        :meth:`_add`, bit for bit; documents deleted since the segment was written get a score too, which
-        :meth:`_score` clears. ``marked``: set True for the clause's documents on the way (deleted ones too)."""
+        for the documents of its lists, or for every document when the clause is common. The float32 sums numpy's
+        operations gave on decoded lists, bit for bit; documents deleted since the segment was written get a score
+        too, which :meth:`_score` clears. ``marked``: set True for the clause's documents on the way (deleted ones
+        too)."""
         postings = 0
-        for parts, part, unit in lists:
+        for parts, part, unit, _ in lists:
             norm, weight = self.norm(part, unit), np.float32(PART_WEIGHTS[part])
             for c, base in parts:
                 kernels.accumulate(full, c.gaps, c.freqs, base, norm, weight)
                 postings += c.n
         w32, k1 = np.float32(w), np.float32(K1)
         if postings * DENSE_SHARE < self.n:
-            for parts, _, _ in lists:
+            for parts, *_ in lists:
                 for c, base in parts:
                     if marked is not None:
                         kernels.mark(marked, c.gaps, base)
@@ -190,33 +183,6 @@ class Ranker:
             if marked is not None:
                 np.greater(full, 0, out=marked)  # every posting adds more than 0
             kernels.saturate_all(scores, full, w32, k1)
-
-    def _add(self, scores: np.ndarray, lists: list[Source], w: float) -> None:
-        """Add one clause's BM25F score from decoded lists (pruning's). A rare clause touches only the documents
-        that have it; a common one is added over the whole array, which vector operations do faster than picking
-        out most of it (at 148k articles: 0.06 ms against 1.6 ms for 120,000 documents). Both give the same
-        float32 sums, bit for bit (the others get exactly 0 added)."""
-        if not lists:
-            return
-        postings = sum(len(p.ids) for p, *_ in lists)
-        if len(lists) == 1 and postings * DENSE_SHARE < self.n:
-            p, part, unit, _ = lists[0]
-            tf = PART_WEIGHTS[part] * p.freqs * self.norm(part, unit)[p.ids]
-            scores[p.ids] += w * tf / (tf + K1)
-            return
-        full = np.zeros(self.n, dtype=np.float32)
-        for i, (p, part, unit, _) in enumerate(lists):
-            tf = PART_WEIGHTS[part] * p.freqs * self.norm(part, unit)[p.ids]
-            if i:
-                full[p.ids] += tf
-            else:
-                full[p.ids] = tf  # 0 + tf, without reading the zeros back
-        if postings * DENSE_SHARE < self.n:
-            ids = np.flatnonzero(full > 0)  # every posting adds more than 0
-            tf = full[ids]
-            scores[ids] += w * tf / (tf + K1)
-        else:
-            scores += w * full / (full + K1)
 
     def clauses(self, a: Analyzed, parts: tuple[str, ...] = TEXT_PARTS, weight: float = 1.0) -> list[Clause]:
         """What :meth:`score_terms` adds up, one BM25F term at a time, in its order."""
@@ -267,21 +233,34 @@ class Ranker:
                             for word, weight in weighted])
 
     def _score(self, clauses: list[Clause], folded: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        """The clauses' BM25F sum, the light ones first, then the heavy ones (:meth:`_weighed`): the order
+        pruning adds them in, so both give the same float32 sums."""
         scores = np.zeros(self.n, dtype=np.float32)
         full = np.zeros(self.n, dtype=np.float32)  # a clause's frequencies; the kernels leave it all 0 again
-        for c in clauses:
-            lists, df = self._listed(c)
-            if not lists:
-                continue
+        light, heavy = self._weighed(clauses)
+        for c, lists, w in light + heavy:
             marked = None
             if folded is not None and c.sources == _FOLDED_SOURCES and c.term not in folded:
                 marked = folded[c.term] = np.zeros(self.n, dtype=bool)
-            self._add_listed(scores, full, lists, c.weight * self.idf(df) * (K1 + 1), marked)
+            self._add_listed(scores, full, lists, w, marked)
             if marked is not None and not self.arrays.all_live:
                 marked &= self.arrays.live
         if not self.arrays.all_live:
             scores[~self.arrays.live] = 0  # the deleted documents the kernels scored: as decoded lists leave them
         return scores
+
+    def _weighed(self, clauses: list[Clause]) -> tuple[list[Weighed], list[Weighed]]:
+        """The clauses with lists, with those lists and their BM25 weight, split into light ones and heavy ones
+        (postings for half the collection or more: the most common words, which pruning bounds), each in order."""
+        light: list[Weighed] = []
+        heavy: list[Weighed] = []
+        for c in clauses:
+            lists, df = self._listed(c)
+            if lists:
+                postings = sum(part.n for parts, *_ in lists for part, _ in parts)
+                (heavy if postings * HEAVY_SHARE >= self.n else light).append(
+                    (c, lists, c.weight * self.idf(df) * (K1 + 1)))
+        return light, heavy
 
     # --- stage one, pruned ---------------------------------------------------------------------
     def _cell_norm(self, part: str, unit: str) -> np.ndarray:
@@ -292,106 +271,127 @@ class Ranker:
                                                                          self.arrays.cell_starts)
         return found
 
-    def _list_bound(self, source: Source) -> np.ndarray:
-        """At most what one document's posting of the list adds to its clause's frequency, per cell: from the
-        list's cell maxima when it has them, else from its postings (a list without is not common)."""
-        p, part, unit, fieldname = source
-        if p.cells is None:
-            tf = PART_WEIGHTS[part] * p.freqs * self.norm(part, unit)[p.ids]
-            bound = np.zeros(len(self.arrays.cell_starts), dtype=np.float64)
-            if len(tf):
-                at = self.arrays.cell_of[p.ids]  # sorted, as the documents are
-                runs = _run_starts(at)
-                bound[at[runs]] = np.maximum.reduceat(tf, runs)
-            return bound
-        freq, ratio = (c.astype(np.float64) for c in self.arrays.cell_maxima(p))
-        if fieldname != field_name(part, unit):
-            # Normalised by another field's length (a syllable counted as a word): the cell's largest norm.
-            return PART_WEIGHTS[part] * freq * self._cell_norm(part, unit)
-        # freq / (1 - b + b * length / avg) = 1 / ((1 - b) / freq + (b / avg) / (freq / length)), and both
-        # denominators are smallest at the cell's maxima (0 where the list has no posting: 1 / inf).
-        b = B[part]
-        with np.errstate(divide="ignore"):
-            return PART_WEIGHTS[part] / ((1.0 - b) / freq + (b / self.average(part, unit)) / ratio)
+    def _list_bound(self, listed: Listed) -> np.ndarray:
+        """At most what one document's posting of the list adds to its clause's frequency, per cell (float64; 0
+        where the list has no posting): from the cell maxima the indexer wrote with a common segment's part,
+        else from the part's postings, walked."""
+        parts, part, unit, fieldname = listed
+        bound = np.zeros(len(self.arrays.cell_starts), dtype=np.float64)
+        weight = PART_WEIGHTS[part]
+        for c, base in parts:
+            if c.cells is None:
+                kernels.cell_bound(bound, c.gaps, c.freqs, base, self.norm(part, unit), np.float32(weight),
+                                   self.arrays.cell_of)
+                continue
+            at = self.arrays.cell_base(base)
+            cells = slice(at, at + len(c.cells.freq))
+            freq, ratio = c.cells.freq.astype(np.float64), c.cells.ratio.astype(np.float64)
+            if fieldname != field_name(part, unit):
+                # Normalised by another field's length (a syllable counted as a word): the cell's largest norm.
+                bound[cells] = weight * freq * self._cell_norm(part, unit)[cells]
+                continue
+            # freq / (1 - b + b * length / avg) = 1 / ((1 - b) / freq + (b / avg) / (freq / length)), and both
+            # denominators are smallest at the cell's maxima (0 where the list has no posting: 1 / inf).
+            b = B[part]
+            with np.errstate(divide="ignore"):
+                bound[cells] = weight / ((1.0 - b) / freq + (b / self.average(part, unit)) / ratio)
+        return bound
 
-    def _pruned(self, plan: Plan, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """Stage one for the CANDIDATES best, exact, without scoring every posting of the common clauses.
+    def _pruned(self, plan: Plan, allowed: np.ndarray,
+                folded: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+        """Stage one for the CANDIDATES best, exact, without scoring every posting of the heavy clauses.
 
-        The rarer clauses (lists without cell maxima) are scored for every document. The SAMPLE documents they
-        rank best are scored exactly: their 300th best score is a floor the candidates must reach. A common
-        clause adds at most its bound in each cell of 64 documents (index/mapped.py: per cell, the largest
-        frequency and frequency / length); a document whose rare clauses' score plus its cell's bounds stays
-        below the floor cannot be a candidate. The others are scored exactly, every clause in the exhaustive
-        order (the same float32 sums, bit for bit); the rest keep their partial score, below the floor. None
-        when it would not pay (too few documents, or most of the collection still possible)."""
+        The light clauses are scored for every document, as :meth:`_score` scores them; what they give the
+        words as typed is a lower bound of each document's score, and their CANDIDATES-th best document a first
+        floor. A heavy clause (the most common words: half the postings of a question, little of its score)
+        adds at most its bound in each cell of 64 documents (:meth:`_list_bound`). The CANDIDATES documents the
+        light clauses rank best are scored exactly: their worst score is the floor; only the documents whose
+        upper bound still reaches it are scored exactly too, each heavy list read around them alone through its
+        skip tables (kernels.accumulate_in), added after the light ones as :meth:`_score` adds them: the same
+        float32 sums, bit for bit. The others keep 0, below the floor.
+
+        Returns the scores and a mask standing in for "any word" in :meth:`rank`: the folded syllables'
+        documents (put in ``folded``, which the count intersects) and the documents scored exactly that have a
+        word. None when it would not pay or the count needs every word's documents (fewer than two syllables)."""
+        units = dict.fromkeys(f for a in plan.scored for f in a.content_folded)
+        if len(units) < 2:
+            return None
         groups = [(a, 1.0) for a in plan.scored] + [(a, RESTORED_WEIGHT) for a in plan.restored]
-        clauses: list[tuple[int, list[Source], float]] = []
-        for g, (a, weight) in enumerate(groups):
-            for c in self.clauses(a, weight=weight):
-                lists, w = self._lists(c)
-                if lists:
-                    clauses.append((g, lists, w))
-        any_word = np.zeros(self.n, dtype=bool)
-        for g, lists, _ in clauses:
-            if g < len(plan.scored):
-                for p, *_ in lists:
-                    any_word[p.ids] = True
-        eligible = allowed & any_word
-        if int(eligible.sum()) <= CANDIDATES:
-            return None
-        partial = np.zeros(self.n, dtype=np.float32)
-        gated = np.zeros(self.n, dtype=np.float32)  # restored words count only with one of the words as typed
-        rest = np.zeros(len(self.arrays.cell_starts))  # what the common clauses can add at most, per cell
-        for g, lists, w in clauses:
-            if any(src[0].cells is not None for src in lists):
-                tf = sum(self._list_bound(src) for src in lists)
+        full = np.zeros(self.n, dtype=np.float32)
+        light_sums: list[np.ndarray] = []  # per group, its light clauses' sum
+        heavy: list[list[Weighed]] = []  # per group, its heavy clauses
+        rest = np.zeros(len(self.arrays.cell_starts))  # what the heavy clauses can add at most, per cell
+        for a, weight in groups:
+            light, weighed = self._weighed(self.clauses(a, weight=weight))
+            sums = np.zeros(self.n, dtype=np.float32)
+            for _, lists, w in light:
+                self._add_listed(sums, full, lists, w)
+            light_sums.append(sums)
+            heavy.append(weighed)
+            for _, lists, w in weighed:
+                tf = sum(self._list_bound(listed) for listed in lists)
                 rest += w * tf / (tf + K1) * (1.0 + PRUNE_MARGIN)
-            else:
-                self._add(gated if g >= len(plan.scored) else partial, lists, w)
-        partial += gated * any_word
-        partial[~eligible] = -1.0
-        # The floor: the 300th best exact score of the SAMPLE documents best placed by the rarer clauses.
-        sample = np.flatnonzero(partial > 0)
-        if len(sample) > SAMPLE:
-            sample = np.sort(sample[np.argpartition(partial[sample], len(sample) - SAMPLE)[len(sample) - SAMPLE:]])
-        sampled = self._score_docs(clauses, len(plan.scored), len(groups), sample, any_word)
-        if len(sampled) < CANDIDATES:
+        if not any(heavy):
             return None
-        floor = float(np.partition(sampled, len(sampled) - CANDIDATES)[len(sampled) - CANDIDATES])
-        docs = np.flatnonzero(partial + rest[self.arrays.cell_of] >= floor * (1.0 - PRUNE_MARGIN))
-        if len(docs) > PRUNE_AT_MOST * self.n:
+        scored = len(plan.scored)
+        lower = light_sums[0].copy()  # float32 sums grow with what is added: what the score is at least
+        for sums in light_sums[1:scored]:
+            lower += sums
+        sample = kernels.best(lower, allowed, CANDIDATES)
+        if len(sample) < CANDIDATES or lower[sample].min() <= 0:
+            return None  # too few documents with a light word: the floor would be 0
+        sampled, has_word = self._exact(light_sums, heavy, scored, sample)
+        floor = float(np.partition(sampled, -CANDIDATES)[-CANDIDATES])
+        upper = lower
+        for sums in light_sums[scored:]:
+            upper += sums  # the restored words' too, as if every document had a word
+        kernels.raise_by_cell(upper, rest.astype(np.float32), self.arrays.cell_starts, self.arrays.cell_stops)
+        reach = allowed & (upper >= floor * (1.0 - PRUNE_MARGIN))
+        reach[sample] = False
+        docs = np.flatnonzero(reach)
+        if len(docs) * REACH_SHARE > self.n:
             return None
-        scores = partial.clip(min=0)
-        scores[sample] = sampled
-        scores[docs] = self._score_docs(clauses, len(plan.scored), len(groups), docs, any_word)
+        exact, found = self._exact(light_sums, heavy, scored, docs)
+        scores = np.zeros(self.n, dtype=np.float32)
+        scores[sample], scores[docs] = sampled, exact
+        any_word = np.zeros(self.n, dtype=bool)
+        for f in units:
+            folded[f] = self._folded_docs(f)
+            any_word |= folded[f]
+        any_word[sample[has_word]] = True
+        any_word[docs[found]] = True
         return scores, any_word
 
-    def _score_docs(self, clauses: list[tuple[int, list[Source], float]], scored: int, groups: int,
-                    docs: np.ndarray, any_word: np.ndarray) -> np.ndarray:
-        """Exact stage-one scores of ``docs`` (sorted), summed as score_terms and _stage_one sum them (clause by
-        clause within a group, group by group): the same float32 values, bit for bit."""
-        place = None
+    def _exact(self, light_sums: list[np.ndarray], heavy: list[list[Weighed]], scored: int,
+               docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact stage-one scores of ``docs`` (sorted, live), and which have one of the words as typed: each
+        group's light sum, its heavy clauses added in order, the groups summed as :meth:`_stage_one` sums them
+        (a restored group only with a word): the same float32 values, bit for bit."""
+        k1 = np.float32(K1)
+        spans = {base: self.arrays.segment_span(docs, base) for _, base in self.arrays.mapped.segments}
         total = np.zeros(len(docs), dtype=np.float32)
-        for g in range(groups):
-            group = np.zeros(len(docs), dtype=np.float32)
-            for _, lists, w in (c for c in clauses if c[0] == g):
-                tf = np.zeros(len(docs), dtype=np.float32)
-                for p, part, unit, _ in lists:
-                    if len(p.ids) > SEARCH_SHARE * len(docs):  # a few documents in a long list: binary searches
-                        at = np.searchsorted(p.ids, docs).clip(max=len(p.ids) - 1)
-                        where = np.flatnonzero(p.ids[at] == docs)
-                        at = at[where]
-                    else:  # every posting's place among the documents
-                        if place is None:
-                            place = np.full(self.n, -1, dtype=np.intp)
-                            place[docs] = np.arange(len(docs))
-                        where = place[p.ids]
-                        at = np.flatnonzero(where >= 0)
-                        where = where[at]
-                    tf[where] += PART_WEIGHTS[part] * p.freqs[at] * self.norm(part, unit)[p.ids[at]]
-                group += w * tf / (tf + K1)
-            total += group * any_word[docs] if g >= scored else group
-        return total
+        has_word = None
+        for g, (sums, weighed) in enumerate(zip(light_sums, heavy, strict=True)):
+            group = sums[docs]
+            for c, lists, w in weighed:
+                f = np.zeros(len(docs), dtype=np.float32)
+                for parts, part, unit, fieldname in lists:
+                    norm, weight = self.norm(part, unit), np.float32(PART_WEIGHTS[part])
+                    for coded, base in parts:
+                        lo, hi = spans[base]
+                        if lo < hi:
+                            first, before, _ = self.arrays.skips(fieldname, c.term, coded, base)
+                            kernels.accumulate_in(f[lo:hi], coded.gaps, coded.freqs, base, docs[lo:hi], norm,
+                                                  weight, first, before, SKIP_EVERY)
+                some = f > 0
+                group[some] += np.float32(w) * f[some] / (f[some] + k1)
+            if g < scored:
+                total += group
+            else:
+                if has_word is None:
+                    has_word = total > 0
+                total += group * has_word
+        return total, total > 0 if has_word is None else has_word
 
     # --- stage two -------------------------------------------------------------------------
     def positions(self, part: str, syllable: str, docs: np.ndarray,
@@ -545,10 +545,10 @@ class Ranker:
             for v in values:
                 allowed &= ~self.docs_with(name, v)
         pruned = None
+        folded: dict[str, np.ndarray] = {}
         if (PRUNING and depth is not None and depth <= CANDIDATES and boost is None and plan.scored
                 and not (plan.expanded or plan.required or plan.preferred)):
-            pruned = self._pruned(plan, allowed)
-        folded: dict[str, np.ndarray] = {}
+            pruned = self._pruned(plan, allowed, folded)
         scores, any_word = pruned or self._stage_one(plan, folded)
         if plan.required or not plan.matches_text:
             matched = allowed  # phrases (or filters alone) decide; the words only rank
@@ -575,6 +575,8 @@ class Ranker:
                                     * self.passage_scores(a, top, memo) for a in plan.scored)
             scores[top] += bonus
             ranked.candidates = Candidates(top, memo)
+            # Stage one's best with every tie, and stage two only adds to them: still first, unless boosted.
+            ranked.first = top if boost is None else None
         if boost is not None:
             scores *= boost
         if plan.scored and not (plan.required or plan.preferred) and ranked.total > CANDIDATES:
@@ -615,7 +617,7 @@ class Ranker:
             counted = narrower
         counted[ranked.order(0, CANDIDATES) if first is None else first] = True
         scores = np.where(counted, ranked.scores, np.float32(0))
-        return Ranked(scores, counted, ranked.candidates)
+        return Ranked(scores, counted, ranked.candidates, ranked.first)
 
     def _folded_docs(self, syllable: str) -> np.ndarray:
         return self.arrays.mask([(field_name(part, FOLDED), syllable) for part in TEXT_PARTS])

@@ -755,8 +755,9 @@ def _newest(ranked: Ranked, published: np.ndarray) -> np.ndarray:
 
 def _facets(arrays: IndexArrays, matched: np.ndarray) -> dict[str, list[dict[str, Any]]]:
     out = {}
+    selected = np.flatnonzero(matched)  # once for every column
     for name in FACETS:
-        items = arrays.column(name).counts(matched)
+        items = arrays.column(name).counts(selected)
         items.sort(key=lambda kv: (-kv[1], kv[0]) if name != "year" else (-int(kv[0]), 0))
         out[name] = [{"value": k, "count": v} for k, v in items]
     return out
