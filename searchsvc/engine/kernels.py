@@ -234,15 +234,15 @@ def accumulate_in(f: np.ndarray, gaps: np.ndarray, freqs: np.ndarray, base: int,
 
 @_compiled()
 def cell_bound(bound: np.ndarray, gaps: np.ndarray, freqs: np.ndarray, base: int, norm: np.ndarray,
-               weight: np.float32, cell_of: np.ndarray) -> None:  # pragma: no cover - compiled
+               weight: np.float32, first_cell: int, cell: int) -> None:  # pragma: no cover - compiled
     """``bound[cell]``: at least what any posting of one segment's part of a list adds to its clause's frequency
     in that cell (``weight * freq * norm[doc]``, as :func:`accumulate` adds it), for a list written without cell
-    maxima (a short one: walked)."""
+    maxima (a short one: walked). The segment's cells of ``cell`` documents are numbered from ``first_cell``."""
     doc = base
     for i in range(gaps.shape[0]):
         doc += gaps[i]
         tf = weight * np.float32(freqs[i]) * norm[doc]
-        c = cell_of[doc]
+        c = first_cell + (doc - base) // cell
         if tf > bound[c]:
             bound[c] = tf
 
@@ -323,7 +323,7 @@ def warm() -> None:
         for freq_type in WIDTHS:
             freqs = np.frombuffer(np.ones(2, dtype=freq_type).tobytes(), dtype=freq_type)
             accumulate(full.copy(), gaps, freqs, 0, norm, one)
-            cell_bound(np.zeros(4), gaps, freqs, 0, norm, one, np.arange(4, dtype=np.intp))
+            cell_bound(np.zeros(4), gaps, freqs, 0, norm, one, 0, 1)
             table = skips(gaps, freqs, 0, 1)
             for skip in (table, tuple(np.zeros(0, dtype=np.int64) for _ in range(3))):
                 docs = np.arange(4, dtype=np.intp)

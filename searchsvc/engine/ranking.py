@@ -23,7 +23,7 @@ import numpy as np
 from searchsvc.engine import kernels
 from searchsvc.engine.arrays import KEY_SHIFT, POSITION, SKIP_EVERY, IndexArrays, within
 from searchsvc.engine.query import Analyzed, Phrase, Plan
-from searchsvc.index.mapped import Coded
+from searchsvc.index.mapped import CELL, Coded
 from searchsvc.index.schema import FOLDED, SYLLABLE, TEXT_PARTS, WORD, field_name
 
 K1 = 1.2
@@ -279,11 +279,10 @@ class Ranker:
         bound = np.zeros(len(self.arrays.cell_starts), dtype=np.float64)
         weight = PART_WEIGHTS[part]
         for c, base in parts:
-            if c.cells is None:
-                kernels.cell_bound(bound, c.gaps, c.freqs, base, self.norm(part, unit), np.float32(weight),
-                                   self.arrays.cell_of)
-                continue
             at = self.arrays.cell_base(base)
+            if c.cells is None:
+                kernels.cell_bound(bound, c.gaps, c.freqs, base, self.norm(part, unit), np.float32(weight), at, CELL)
+                continue
             cells = slice(at, at + len(c.cells.freq))
             freq, ratio = c.cells.freq.astype(np.float64), c.cells.ratio.astype(np.float64)
             if fieldname != field_name(part, unit):
