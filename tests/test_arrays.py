@@ -275,9 +275,9 @@ def test_deleted_documents_never_appear(multi_reader):
 
 @pytest.mark.parametrize("skip_every", [None, 4])
 def test_positions_counts_and_masks_read_from_the_map_equal_the_decoded_lists(multi_reader, monkeypatch, skip_every):
-    """What stage one, stage two and the highlighter read straight from the map (live counts, masks, the positions
-    of some documents, through skip tables or by walking) is what the decoded list gives, across both segments
-    and with the deleted documents left out."""
+    """What stage one, stage two and the highlighter read straight from the map (live counts, masks, pruning's
+    frequencies and the positions of some documents, through skip tables or by walking) is what the decoded list
+    gives, across both segments and with the deleted documents left out."""
     if skip_every:
         monkeypatch.setattr(arrays_module, "SKIP_AT_LEAST", 1)
         monkeypatch.setattr(arrays_module, "SKIP_EVERY", skip_every)
@@ -288,6 +288,13 @@ def test_positions_counts_and_masks_read_from_the_map_equal_the_decoded_lists(mu
             decoded = arrays.postings(fieldname, text, positions=True)
             assert arrays.live_count(arrays.coded(fieldname, text)) == len(decoded.ids)
             assert np.flatnonzero(arrays.mask([(fieldname, text)])).tolist() == decoded.ids.tolist()
+            norm = np.linspace(0.5, 2.0, arrays.size, dtype=np.float32)
+            for docs in (live, live[1::4], np.array([151], dtype=np.intp)):  # pruning's exact frequencies
+                f = np.zeros(len(docs), dtype=np.float32)
+                arrays.frequencies_in(f, fieldname, text, docs, norm, np.float32(2.0))
+                expected = np.zeros(arrays.size, dtype=np.float32)
+                expected[decoded.ids] = np.float32(2.0) * decoded.freqs * norm[decoded.ids]
+                assert np.array_equal(f, expected[docs]), (fieldname, text)
             if decoded.positions is None:
                 continue
             poses = dict(zip(decoded.ids.tolist(), _positions_of(decoded), strict=True))

@@ -176,6 +176,17 @@ class IndexArrays:
             return _NO_KEYS, _NO_KEYS
         return (keys[0], which[0]) if len(keys) == 1 else (np.concatenate(keys), np.concatenate(which))
 
+    def frequencies_in(self, f: np.ndarray, fieldname: str, text: str, docs: np.ndarray, norm: np.ndarray,
+                       weight: np.float32) -> None:
+        """``f[j] += weight * freq * norm[doc]`` for the documents ``docs[j]`` (sorted) the term has: what
+        kernels.accumulate adds to them, each segment's part read around them alone (kernels.accumulate_in)."""
+        for c, base in self.coded(fieldname, text):
+            lo, hi = self.segment_span(docs, base)
+            if lo < hi:
+                first, before, _ = self.skips(fieldname, text, c, base)
+                kernels.accumulate_in(f[lo:hi], c.gaps, c.freqs, base, docs[lo:hi], norm, weight, first, before,
+                                      SKIP_EVERY)
+
     def segment_span(self, docs: np.ndarray, base: int) -> tuple[int, int]:
         """Where the documents of the segment starting at ``base`` lie in ``docs`` (sorted)."""
         lo, hi = np.searchsorted(docs, (base, self._segment_end[base]))

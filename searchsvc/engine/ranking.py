@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from searchsvc.engine import kernels
-from searchsvc.engine.arrays import KEY_SHIFT, POSITION, SKIP_EVERY, IndexArrays, within
+from searchsvc.engine.arrays import KEY_SHIFT, POSITION, IndexArrays, within
 from searchsvc.engine.query import Analyzed, Phrase, Plan
 from searchsvc.index.mapped import CELL, Coded
 from searchsvc.index.schema import FOLDED, SYLLABLE, TEXT_PARTS, WORD, field_name
@@ -367,21 +367,15 @@ class Ranker:
         group's light sum, its heavy clauses added in order, the groups summed as :meth:`_stage_one` sums them
         (a restored group only with a word): the same float32 values, bit for bit."""
         k1 = np.float32(K1)
-        spans = {base: self.arrays.segment_span(docs, base) for _, base in self.arrays.mapped.segments}
         total = np.zeros(len(docs), dtype=np.float32)
         has_word = None
         for g, (sums, weighed) in enumerate(zip(light_sums, heavy, strict=True)):
             group = sums[docs]
             for c, lists, w in weighed:
                 f = np.zeros(len(docs), dtype=np.float32)
-                for parts, part, unit, fieldname in lists:
-                    norm, weight = self.norm(part, unit), np.float32(PART_WEIGHTS[part])
-                    for coded, base in parts:
-                        lo, hi = spans[base]
-                        if lo < hi:
-                            first, before, _ = self.arrays.skips(fieldname, c.term, coded, base)
-                            kernels.accumulate_in(f[lo:hi], coded.gaps, coded.freqs, base, docs[lo:hi], norm,
-                                                  weight, first, before, SKIP_EVERY)
+                for _, part, unit, fieldname in lists:
+                    self.arrays.frequencies_in(f, fieldname, c.term, docs, self.norm(part, unit),
+                                               np.float32(PART_WEIGHTS[part]))
                 some = f > 0
                 group[some] += np.float32(w) * f[some] / (f[some] + k1)
             if g < scored:
