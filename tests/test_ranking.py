@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from searchsvc.analysis.vietnamese import fold
+from searchsvc.engine import ranking
 from searchsvc.engine.query import analyze, build, mark_question_words, parse
 from searchsvc.engine.ranking import Ranked
 from searchsvc.engine.search import SearchRequest, SearchService
@@ -465,3 +466,17 @@ def test_search_pages_do_not_overlap_when_scores_tie(corpus):
     paged = [h.id for page in (1, 2, 3) for h in
              corpus.svc.search(SearchRequest(q="tiêm chủng", per_page=5, page=page)).hits]
     assert paged == whole
+
+
+@pytest.mark.parametrize("q", ["tiêm chủng", "mèo con ở đâu", "xe buýt điện", "tôm cua mực"])
+@pytest.mark.parametrize("candidates", [2, 3, 300])
+def test_pages_read_among_stage_two_candidates_equal_pages_read_over_every_score(corpus, monkeypatch, q,
+                                                                                   candidates):
+    """A page within stage two's candidates is ordered among them alone (Ranked.first): the same pages, ties and
+    all, as a pass over every matched score; pages past them still take that pass."""
+    monkeypatch.setattr(ranking, "CANDIDATES", candidates)
+    ranked = corpus.ranker.rank(build(parse(q)))
+    assert ranked.first is not None and len(ranked.first) >= min(candidates, ranked.total)
+    every = Ranked(ranked.scores, ranked.matched)
+    for per_page in (1, 2, 5):
+        assert _pages(ranked, per_page) == _pages(every, per_page), per_page
