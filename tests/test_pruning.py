@@ -59,6 +59,29 @@ def test_pruned_candidates_are_the_exhaustive_ones_bit_for_bit(qa_service, pruni
     assert sorted(exact)[len(exact) // 2] < ranker.n // 10, (sorted(exact)[len(exact) // 2], ranker.n)
 
 
+def test_pruned_within_allowed_documents_is_the_exhaustive_ranking(qa_service, pruning) -> None:
+    """Narrowed to some documents (dates, hidden articles, filters), pruning keeps to them as the exhaustive
+    ranking does: its floor and its candidates come from the allowed documents only."""
+    opened = qa_service.current()
+    ranker = opened.ranker
+    allowed = opened.arrays.live.copy()
+    allowed[np.random.default_rng(3).random(ranker.n) < 0.4] = False
+    pruned = 0
+    for q in vinewsqa_questions()[3::16]:
+        plan = build(parse(q))
+        plan.restored = qa_service._restored(opened, plan)
+        before = len(pruning)
+        fast = ranker.rank(plan, allowed.copy(), depth=ranking.CANDIDATES)
+        full = ranker.rank(plan, allowed.copy())
+        pruned += len(pruning) - before == 2
+        top = full.order(0, ranking.CANDIDATES)
+        assert not (~allowed[top]).any(), q
+        assert np.array_equal(fast.order(0, ranking.CANDIDATES), top), q
+        assert np.array_equal(fast.scores[top], full.scores[top]), q
+        assert fast.total == full.total and np.array_equal(fast.matched, full.matched), q
+    assert pruned >= 5, pruned
+
+
 @pytest.mark.parametrize("q", ["Bệnh nhân được điều trị như thế nào", "benh nhan duoc dieu tri nhu the nao"])
 def test_a_reader_sees_the_same_page_and_count(qa_service, pruning, monkeypatch: pytest.MonkeyPatch, q: str) -> None:
     fast = qa_service.search(SearchRequest(q=q, per_page=20))
