@@ -1,6 +1,6 @@
 """Where a question's time goes: the search path's phases timed in-process, warm.
 
-    python bench/phases.py --index /path/to/48k-index [--every 5]
+    python bench/phases.py --index /path/to/48k-index [--every 5] [--skip-every 64]
 
 Asks every k-th ViNewsQA dev question twice through SearchService.search and
 times, on the second pass, each phase (query analysis, stage one, proximity,
@@ -26,12 +26,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--index", type=Path, required=True)
     ap.add_argument("--every", type=int, default=5)
+    ap.add_argument("--skip-every", type=int, help="skip tables' run of postings (arrays.SKIP_EVERY), the cache "
+                    "of tables grown to match")
     args = ap.parse_args()
     if not EVAL.is_dir():
         sys.exit(f"skipped: {EVAL} is absent")
 
     from searchsvc.analysis.vietnamese import load_model
-    from searchsvc.engine import query, ranking, search
+    from searchsvc.engine import arrays, query, ranking, search
+
+    if args.skip_every:
+        arrays.SKIP_CACHE_MB = arrays.SKIP_CACHE_MB * arrays.SKIP_EVERY // args.skip_every
+        arrays.SKIP_EVERY = args.skip_every
 
     load_model()
     spent: collections.Counter[str] = collections.Counter()

@@ -36,8 +36,9 @@ MAX_FREQUENCIES = 100_000  # document frequencies kept (a few MiB at most)
 MAX_CODED = 16_384
 _NO_KEYS = np.zeros(0, dtype=np.int64)
 _NO_SKIPS = (_NO_KEYS, _NO_KEYS, _NO_KEYS)
-# Positions of a few hundred candidates in a long list: reached from the start of their run of SKIP_EVERY
-# postings (kernels.skips, 24 bytes a run) rather than by walking the list up to each.
+# Positions (and pruning's frequencies) of a few hundred candidates in a long list: reached from the start of their
+# run of SKIP_EVERY postings (kernels.skips, 24 bytes a run) rather than by walking the list up to each. (Runs of
+# 32 or 16 postings measured no faster at 148k articles: docs/benchmarks.md, "Dynamic pruning, compiled".)
 SKIP_EVERY = 64
 SKIP_AT_LEAST = 2_048  # postings in a segment's part; a shorter one is walked
 SKIP_CACHE_MB = 16
