@@ -301,13 +301,13 @@ class Ranker:
         """Stage one for the CANDIDATES best, exact, without scoring every posting of the heavy clauses.
 
         The light clauses are scored for every document, as :meth:`_score` scores them; what they give the
-        words as typed is a lower bound of each document's score, and their CANDIDATES-th best document a first
-        floor. A heavy clause (the most common words: half the postings of a question, little of its score)
-        adds at most its bound in each cell of 64 documents (:meth:`_list_bound`). The CANDIDATES documents the
-        light clauses rank best are scored exactly: their worst score is the floor; only the documents whose
-        upper bound still reaches it are scored exactly too, each heavy list read around them alone through its
-        skip tables (kernels.accumulate_in), added after the light ones as :meth:`_score` adds them: the same
-        float32 sums, bit for bit. The others keep 0, below the floor.
+        words as typed is a lower bound of each document's score. A heavy clause (the most common words: most
+        of a question's postings, little of its score) adds at most its bound in each cell of 64 documents
+        (:meth:`_list_bound`). The CANDIDATES documents the light clauses rank best are scored exactly: their
+        worst score is the floor; only the documents whose upper bound still reaches it are scored exactly too,
+        each heavy list read around them alone through its skip tables (IndexArrays.frequencies_in), added
+        after the light ones as :meth:`_score` adds them: the same float32 sums, bit for bit. The others keep
+        0, below the floor.
 
         Returns the scores and a mask standing in for "any word" in :meth:`rank`: the folded syllables'
         documents (put in ``folded``, which the count intersects) and the documents scored exactly that have a
@@ -359,6 +359,8 @@ class Ranker:
             any_word |= folded[f]
         any_word[sample[has_word]] = True
         any_word[docs[found]] = True
+        if np.count_nonzero(any_word & allowed) <= CANDIDATES:
+            return None  # the count would be this mask's, not narrowed to every word (Ranker._counted): too few
         return scores, any_word
 
     def _exact(self, light_sums: list[np.ndarray], heavy: list[list[Weighed]], scored: int,
