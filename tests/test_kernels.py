@@ -80,6 +80,18 @@ def reference_keys(docs: np.ndarray, freqs: np.ndarray, positions: np.ndarray, w
     return keys, which
 
 
+def some_of(rng: np.random.Generator, docs: np.ndarray, size: int) -> np.ndarray:
+    """Documents to look for, in order: some of the list's (first, last, runs of neighbours, others), some not."""
+    return np.unique(np.concatenate((docs[[0, -1]], docs[40:45], rng.choice(docs, 30), rng.integers(0, size, 30))))
+
+
+def skip_tables(gaps: np.ndarray, freqs: np.ndarray, base: int, every: int) -> tuple[np.ndarray, ...]:
+    """The list's skip tables at that spacing, or none (every = 0): the kernels then walk."""
+    if every:
+        return kernels.skips(gaps, freqs, base, every)
+    return tuple(np.zeros(0, dtype=np.int64) for _ in range(3))
+
+
 @pytest.mark.parametrize("gap_type", kernels.WIDTHS)
 @pytest.mark.parametrize("position_type", kernels.WIDTHS)
 @pytest.mark.parametrize("every", [0, 1, 4, 64])
@@ -91,14 +103,10 @@ def test_positions_in_gives_the_wanted_documents_positions_with_or_without_skips
     freqs = mapped((np.asarray(freqs) % 5 + 1).astype(np.uint8))
     top = 250 if position_type == np.uint8 else 70_000 if position_type == np.uint16 else 3_000_000
     positions = mapped(rng.integers(0, top, int(freqs.sum())).astype(position_type))
-    # Wanted: some of the list's documents (first, last, runs of neighbours), some it does not have, in order.
-    wanted = np.unique(np.concatenate((docs[[0, -1]], docs[40:45], rng.choice(docs, 30),
-                                       rng.integers(0, size - base, 30))))
+    wanted = some_of(rng, docs, size - base)
+    tables = skip_tables(gaps, freqs, base, every)
     if every:
-        tables = kernels.skips(gaps, freqs, base, every)
         assert len(tables[0]) == -(-len(docs) // every)
-    else:
-        tables = tuple(np.zeros(0, dtype=np.int64) for _ in range(3))
     keys, which = kernels.positions_in(gaps, freqs, positions.view(np.uint8), positions.itemsize, base,
                                        wanted + base, *tables, max(every, 1))
     expected_keys, expected_which = reference_keys(docs + base, freqs, positions, wanted + base)
@@ -121,12 +129,8 @@ def test_accumulate_in_adds_what_accumulate_adds_to_the_wanted_documents(gap_typ
     docs, gaps, freqs = a_list(rng, 200, size - base, gap_type, freq_type)
     everywhere = np.zeros(size, dtype=np.float32)
     kernels.accumulate(everywhere, gaps, freqs, base, norm, np.float32(2.0))
-    wanted = np.unique(np.concatenate((docs[[0, -1]], docs[60:70], rng.choice(docs, 40),
-                                       rng.integers(0, size - base, 40)))) + base
-    if every:
-        first, before, _ = kernels.skips(gaps, freqs, base, every)
-    else:
-        first = before = np.zeros(0, dtype=np.int64)
+    wanted = some_of(rng, docs, size - base) + base
+    first, before, _ = skip_tables(gaps, freqs, base, every)
     f = np.full(len(wanted), 0.5, dtype=np.float32)  # added to, as a clause's other lists left it
     kernels.accumulate_in(f, gaps, freqs, base, wanted, norm, np.float32(2.0), first, before, max(every, 1))
     assert np.array_equal(f, np.float32(0.5) + everywhere[wanted])  # bit for bit; 0 added where absent
